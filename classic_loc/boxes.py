@@ -1,0 +1,235 @@
+"""The one box convention of classic_loc, and the operations on it.
+
+Inside the package every box is a float array of shape ``(N, 4)`` holding
+``x1, y1, x2, y2`` in continuous pixel coordinates: the top-left corner of the
+image is ``(0, 0)``, the bottom-right corner of a ``W x H`` image is ``(W, H)``,
+and a box's width is ``x2 - x1`` (no ``+1``). Images are indexed ``(row, col)``;
+boxes are ``(x, y)``. File formats with other conventions (VOC's 1-based
+inclusive pixels, COCO's ``x, y, w, h``, YOLO's normalised centres) are
+converted at the edges, in :mod:`classic_loc.datasets`.
+
+Boundary semantics, as in torchvision:
+
+- :func:`nms` drops a box whose IoU with a kept, higher-scored box is
+  *strictly greater* than the threshold; a box at exactly the threshold is kept.
+- A detection matches a ground-truth box when their IoU is *greater than or
+  equal to* the threshold (see :mod:`classic_loc.evaluate`).
+"""
+
+import numpy as np
+
+__all__ = [
+    "as_boxes",
+    "box_convert",
+    "box_area",
+    "box_iou",
+    "clip_boxes",
+    "nms",
+    "batched_nms",
+]
+
+_FORMATS = ("xyxy", "xywh", "cxcywh")
+
+
+def as_boxes(boxes):
+    """Return ``boxes`` as a float64 array of shape (N, 4).
+
+    Parameters
+    ----------
+    boxes : array-like of shape (N, 4) or (4,)
+        A single box is promoted to shape (1, 4); an empty sequence gives (0, 4).
+
+    Returns
+    -------
+    ndarray of shape (N, 4), dtype float64
+
+    Examples
+    --------
+    >>> as_boxes([1, 2, 3, 4])
+    array([[1., 2., 3., 4.]])
+    >>> as_boxes([]).shape
+    (0, 4)
+    """
+    arr = np.asarray(boxes, dtype=np.float64)
+    if arr.size == 0:
+        return np.zeros((0, 4), dtype=np.float64)
+    if arr.ndim == 1:
+        arr = arr[None, :]
+    if arr.ndim != 2 or arr.shape[1] != 4:
+        raise ValueError(f"boxes must have shape (N, 4), got {arr.shape}")
+    return arr
+
+
+def box_convert(boxes, in_fmt, out_fmt):
+    """Convert boxes between ``"xyxy"``, ``"xywh"`` and ``"cxcywh"``.
+
+    Parameters
+    ----------
+    boxes : array-like of shape (N, 4)
+    in_fmt, out_fmt : {"xyxy", "xywh", "cxcywh"}
+        ``xyxy`` is corners, ``xywh`` is top-left corner plus size (COCO),
+        ``cxcywh`` is centre plus size (YOLO, before normalisation).
+
+    Returns
+    -------
+    ndarray of shape (N, 4), dtype float64
+
+    Examples
+    --------
+    >>> box_convert([[10, 20, 30, 60]], "xyxy", "xywh")
+    array([[10., 20., 20., 40.]])
+    >>> box_convert([[20, 40, 20, 40]], "cxcywh", "xyxy")
+    array([[10., 20., 30., 60.]])
+    """
+    for fmt in (in_fmt, out_fmt):
+        if fmt not in _FORMATS:
+            raise ValueError(f"unknown box format {fmt!r}; use one of {_FORMATS}")
+    b = as_boxes(boxes).copy()
+    if in_fmt == out_fmt:
+        return b
+    if in_fmt == "xywh":
+        b[:, 2:] += b[:, :2]
+    elif in_fmt == "cxcywh":
+        half = b[:, 2:] / 2.0
+        b = np.concatenate([b[:, :2] - half, b[:, :2] + half], axis=1)
+    # b is xyxy now
+    if out_fmt == "xywh":
+        b[:, 2:] -= b[:, :2]
+    elif out_fmt == "cxcywh":
+        wh = b[:, 2:] - b[:, :2]
+        b = np.concatenate([b[:, :2] + wh / 2.0, wh], axis=1)
+    return b
+
+
+def box_area(boxes):
+    """Area of each ``xyxy`` box; degenerate boxes have area 0.
+
+    Returns
+    -------
+    ndarray of shape (N,)
+
+    Examples
+    --------
+    >>> box_area([[0, 0, 2, 3], [5, 5, 4, 9]])
+    array([6., 0.])
+    """
+    b = as_boxes(boxes)
+    return np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
+
+
+def _intersection(a, b):
+    """Pairwise intersection areas of (N, 4) and (M, 4) boxes: (N, M)."""
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    wh = np.clip(rb - lt, 0, None)
+    return wh[..., 0] * wh[..., 1]
+
+
+def box_iou(boxes1, boxes2):
+    """Intersection over union of every pair of ``xyxy`` boxes.
+
+    Parameters
+    ----------
+    boxes1 : array-like of shape (N, 4)
+    boxes2 : array-like of shape (M, 4)
+
+    Returns
+    -------
+    ndarray of shape (N, M)
+        IoU in [0, 1]; a pair whose union is empty has IoU 0.
+
+    Examples
+    --------
+    >>> box_iou([[0, 0, 2, 2]], [[1, 0, 3, 2], [0, 0, 2, 2]])
+    array([[0.33333333, 1.        ]])
+    """
+    a, b = as_boxes(boxes1), as_boxes(boxes2)
+    inter = _intersection(a, b)
+    union = box_area(a)[:, None] + box_area(b)[None, :] - inter
+    with np.errstate(divide="ignore", invalid="ignore"):
+        iou = np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
+    return iou
+
+
+def clip_boxes(boxes, shape):
+    """Clip ``xyxy`` boxes to an image of ``shape`` ``(rows, cols, ...)``.
+
+    Examples
+    --------
+    >>> clip_boxes([[-5, 3, 120, 90]], (80, 100))
+    array([[  0.,   3., 100.,  80.]])
+    """
+    b = as_boxes(boxes).copy()
+    h, w = shape[0], shape[1]
+    b[:, 0::2] = np.clip(b[:, 0::2], 0, w)
+    b[:, 1::2] = np.clip(b[:, 1::2], 0, h)
+    return b
+
+
+def nms(boxes, scores, iou_threshold):
+    """Greedy non-maximum suppression.
+
+    Boxes are visited from the highest score down (ties in input order); a box
+    is dropped when its IoU with an already kept box is strictly greater than
+    ``iou_threshold``.
+
+    Parameters
+    ----------
+    boxes : array-like of shape (N, 4), xyxy
+    scores : array-like of shape (N,)
+    iou_threshold : float
+
+    Returns
+    -------
+    keep : ndarray of int64
+        Indices of the kept boxes, sorted by decreasing score.
+
+    Examples
+    --------
+    >>> nms([[0, 0, 10, 10], [1, 0, 11, 10], [20, 20, 30, 30]], [0.9, 0.8, 0.7], 0.5)
+    array([0, 2])
+    """
+    b = as_boxes(boxes)
+    s = np.asarray(scores, dtype=np.float64).reshape(-1)
+    if len(s) != len(b):
+        raise ValueError(f"{len(b)} boxes but {len(s)} scores")
+    order = np.argsort(-s, kind="stable")
+    areas = box_area(b)
+    keep = []
+    while order.size:
+        i = order[0]
+        keep.append(i)
+        rest = order[1:]
+        inter = _intersection(b[i : i + 1], b[rest])[0]
+        union = areas[i] + areas[rest] - inter
+        with np.errstate(divide="ignore", invalid="ignore"):
+            iou = np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
+        order = rest[iou <= iou_threshold]
+    return np.asarray(keep, dtype=np.int64)
+
+
+def batched_nms(boxes, scores, labels, iou_threshold):
+    """Non-maximum suppression done independently for each label.
+
+    Boxes of different labels never suppress each other.
+
+    Returns
+    -------
+    keep : ndarray of int64
+        Indices of the kept boxes over all labels, sorted by decreasing score
+        (ties in input order).
+
+    Examples
+    --------
+    >>> batched_nms([[0, 0, 10, 10], [1, 0, 11, 10]], [0.9, 0.8], [0, 1], 0.5)
+    array([0, 1])
+    """
+    b = as_boxes(boxes)
+    s = np.asarray(scores, dtype=np.float64).reshape(-1)
+    lab = np.asarray(labels).reshape(-1)
+    if not (len(b) == len(s) == len(lab)):
+        raise ValueError(f"{len(b)} boxes, {len(s)} scores and {len(lab)} labels")
+    kept = [np.flatnonzero(lab == c)[nms(b[lab == c], s[lab == c], iou_threshold)] for c in np.unique(lab)]
+    keep = np.concatenate(kept) if kept else np.zeros(0, dtype=np.int64)
+    keep.sort()  # input order first, so the stable sort below breaks ties by it
+    return keep[np.argsort(-s[keep], kind="stable")].astype(np.int64)

@@ -1,0 +1,421 @@
+"""The shared evaluator: one scorer for classic_loc's predictions and any CNN's.
+
+It knows datasets and boxes, nothing of features or models, so a CNN user can
+import it alone. Predictions come as a COCO results JSON file
+(``[{"image_id", "category_id", "bbox": [x, y, w, h], "score"}]``), as that
+list in Python, or as a mapping ``image_id -> {"boxes" (xyxy), "labels", "scores"}``.
+
+Definitions (also in the README):
+
+- per image, the *main object* is the ground-truth box with the largest area
+  (the first on ties); the *top prediction* is the prediction with the highest
+  score (the first in file order on ties); an image with no prediction has
+  predicted "no object";
+- ``accuracy``: share of images with an object whose top prediction has the
+  main object's class;
+- ``mean_iou``: mean over images with an object of IoU(top prediction, main
+  object), 0 where there is no prediction;
+- ``loc_accuracy``: share of images with an object whose top prediction has
+  the main object's class and IoU >= ``iou_threshold``;
+- ``corloc``: the same without the class condition;
+- ``presence_accuracy``, ``presence_precision``, ``presence_recall``: "an
+  object is present" (the image has a prediction) over all images;
+- ``map``, ``map50``, ``map75``: COCO detection AP (101-point interpolated,
+  at most 100 detections per image and class, area range "all"), computed as
+  pycocotools does. Crowd boxes and VOC ``difficult`` boxes are both ignored
+  the way pycocotools ignores crowd boxes.
+"""
+
+import json
+import math
+import os
+
+import numpy as np
+
+from .boxes import as_boxes, box_area, box_convert, box_iou
+from .errors import DataError
+
+__all__ = ["evaluate", "read_predictions", "format_report", "IOU_THRESHOLDS", "RECALL_THRESHOLDS"]
+
+# exactly pycocotools' Params.setDetParams arrays
+IOU_THRESHOLDS = np.linspace(0.5, 0.95, int(np.round((0.95 - 0.5) / 0.05)) + 1, endpoint=True)
+RECALL_THRESHOLDS = np.linspace(0.0, 1.00, int(np.round((1.00 - 0.0) / 0.01)) + 1, endpoint=True)
+MAX_DETECTIONS = 100
+
+
+class _Preds:
+    """Predictions of one image: boxes (xyxy), labels (class index), scores, in file order."""
+
+    __slots__ = ("boxes", "labels", "scores")
+
+    def __init__(self, boxes, labels, scores):
+        self.boxes, self.labels, self.scores = boxes, labels, scores
+
+
+def _empty():
+    return _Preds(np.zeros((0, 4)), np.zeros(0, dtype=np.int64), np.zeros(0))
+
+
+def _class_of(value, dataset, file, item):
+    if isinstance(value, str):
+        if value in dataset.classes:
+            return dataset.classes.index(value)
+        hint = f"use a class name ({', '.join(dataset.classes)}) or a category id ({list(dataset.category_ids)})"
+        raise DataError(file, item, f"unknown class {value!r}", hint, kind="unknown class")
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and int(value) in dataset.category_ids:
+        return dataset.category_ids.index(int(value))
+    hint = f"use a category id of the ground truth ({list(dataset.category_ids)}) or a class name"
+    raise DataError(file, item, f"unknown category_id {value!r}", hint, kind="unknown class")
+
+
+def _image_of(value, dataset, file, item):
+    k = dataset.index_of(value) if isinstance(value, (str, int, np.integer)) else None
+    if k is None:
+        raise DataError(file, item, f"image_id {value!r} is not in the ground truth ({dataset.root})",
+                        "use the image's file stem or its COCO integer id, and check --gt and --split",
+                        kind="unknown image")
+    return k
+
+
+def _check_pred_box(box, file, item):
+    if not np.all(np.isfinite(box)) or box[2] <= box[0] or box[3] <= box[1]:
+        raise DataError(file, item, f"box {np.round(box, 4).tolist()} is not finite or has width or height <= 0",
+                        "write boxes with finite coordinates and positive size", kind="bad box")
+
+
+def _from_coco_list(results, dataset, file):
+    per_image = {}
+    for k, r in enumerate(results):
+        item = f"[{k}]"
+        if not isinstance(r, dict) or not {"image_id", "category_id", "bbox", "score"} <= set(r):
+            raise DataError(file, item, "a result needs image_id, category_id, bbox and score",
+                            'write [{"image_id": ..., "category_id": ..., "bbox": [x, y, w, h], "score": ...}]',
+                            kind="malformed prediction")
+        bbox, score = r["bbox"], r["score"]
+        if (not isinstance(bbox, (list, tuple)) or len(bbox) != 4
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in bbox)):
+            raise DataError(file, item, f"bbox {bbox!r} is not 4 numbers", "write bbox as [x, y, width, height]",
+                            kind="bad box")
+        if not isinstance(score, (int, float)) or isinstance(score, bool) or not math.isfinite(score):
+            raise DataError(file, item, f"score {score!r} is not a finite number", "write a finite score",
+                            kind="malformed prediction")
+        img = _image_of(r["image_id"], dataset, file, item)
+        label = _class_of(r["category_id"], dataset, file, item)
+        box = box_convert([bbox], "xywh", "xyxy")[0]
+        _check_pred_box(box, file, item)
+        per_image.setdefault(img, []).append((box, label, float(score)))
+    return per_image
+
+
+def _from_mapping(mapping, dataset, file):
+    per_image = {}
+    for image_id, det in mapping.items():
+        item = f"image {image_id!r}"
+        img = _image_of(image_id, dataset, file, item)
+        get = det.get if isinstance(det, dict) else (lambda key: getattr(det, key))
+        boxes = as_boxes(get("boxes"))
+        labels, scores = list(np.asarray(get("labels")).reshape(-1)), np.asarray(get("scores"), float).reshape(-1)
+        if not (len(boxes) == len(labels) == len(scores)):
+            raise DataError(file, item, f"{len(boxes)} boxes, {len(labels)} labels and {len(scores)} scores",
+                            "give one label and one score per box", kind="malformed prediction")
+        rows = []
+        for j, (box, lab, s) in enumerate(zip(boxes, labels, scores)):
+            _check_pred_box(box, file, f"{item} box {j}")
+            if not math.isfinite(s):
+                raise DataError(file, f"{item} box {j}", "score is not finite", "give finite scores",
+                                kind="malformed prediction")
+            lab = lab.item() if isinstance(lab, np.generic) else lab
+            label = _class_of(lab, dataset, file, item) if isinstance(lab, str) else _label_index(lab, dataset, file, item)
+            rows.append((box, label, float(s)))
+        per_image[img] = rows
+    return per_image
+
+
+def _label_index(value, dataset, file, item):
+    if isinstance(value, (int, np.integer)) and 0 <= int(value) < len(dataset.classes):
+        return int(value)
+    raise DataError(file, item, f"label {value!r} is not a class index in [0, {len(dataset.classes)})",
+                    "give labels as class names or indices into the class list", kind="unknown class")
+
+
+def read_predictions(predictions, dataset):
+    """Normalise predictions against ``dataset``: one entry per image, in dataset order.
+
+    Parameters
+    ----------
+    predictions : str, path-like, list of dict, or mapping
+        A COCO results JSON file, its parsed list, or
+        ``{image_id: {"boxes": (N, 4) xyxy, "labels": names or class indices, "scores": (N,)}}``.
+        ``image_id`` is the image's file stem or its COCO integer id; a COCO
+        ``category_id`` may be the category id or the class name.
+    dataset : Dataset
+
+    Returns
+    -------
+    list of objects with ``boxes`` (N, 4) xyxy, ``labels`` (N,), ``scores`` (N,)
+    """
+    file = "predictions"
+    if isinstance(predictions, (str, os.PathLike)):
+        file = os.fspath(predictions)
+        from .datasets.coco import load_json
+
+        predictions = load_json(file, "predictions")
+        if not isinstance(predictions, list):
+            raise DataError(file, "", "a COCO results file must be a JSON list of detections",
+                            'write [{"image_id", "category_id", "bbox": [x, y, w, h], "score"}, ...]',
+                            kind="malformed file")
+    if isinstance(predictions, dict):
+        per_image = _from_mapping(predictions, dataset, file)
+    else:
+        per_image = _from_coco_list(list(predictions), dataset, file)
+    out = []
+    for k in range(len(dataset)):
+        rows = per_image.get(k)
+        if not rows:
+            out.append(_empty())
+            continue
+        out.append(_Preds(np.array([r[0] for r in rows], dtype=np.float64),
+                          np.array([r[1] for r in rows], dtype=np.int64), np.array([r[2] for r in rows])))
+    return out
+
+
+# ---------------------------------------------------------------- COCO AP
+def _crowd_iou(dt, gt, crowd):
+    """pycocotools' bbox IoU: for a crowd (ignored) ground truth, the union is the detection's area."""
+    iou = box_iou(dt, gt)
+    if crowd.any() and len(dt):
+        lt = np.maximum(dt[:, None, :2], gt[None, crowd, :2])
+        rb = np.minimum(dt[:, None, 2:], gt[None, crowd, 2:])
+        wh = np.clip(rb - lt, 0, None)
+        area = box_area(dt)[:, None]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            iou[:, crowd] = np.where(area > 0, wh[..., 0] * wh[..., 1] / np.where(area > 0, area, 1), 0)
+    return iou
+
+
+def _evaluate_image(gt_boxes, gt_ignore, dt_boxes, dt_scores):
+    """pycocotools' evaluateImg for one image and class (area "all", 100 detections).
+
+    Returns (dt_scores, dt_matched (T, D) bool, dt_ignored (T, D) bool, n_non_ignored_gt), or None.
+    """
+    if len(gt_boxes) == 0 and len(dt_boxes) == 0:
+        return None
+    g_order = np.argsort(gt_ignore.astype(np.int64), kind="mergesort")
+    gt_boxes, gt_ignore = gt_boxes[g_order], gt_ignore[g_order]
+    d_order = np.argsort(-dt_scores, kind="mergesort")[:MAX_DETECTIONS]
+    dt_boxes, dt_scores = dt_boxes[d_order], dt_scores[d_order]
+    n_t, n_d, n_g = len(IOU_THRESHOLDS), len(dt_boxes), len(gt_boxes)
+    matched = np.zeros((n_t, n_d), dtype=bool)
+    ignored = np.zeros((n_t, n_d), dtype=bool)
+    if n_d and n_g:
+        ious = _crowd_iou(dt_boxes, gt_boxes, gt_ignore)
+        n_real = int((~gt_ignore).sum())  # non-ignored ground truth comes first
+        for t, thr in enumerate(IOU_THRESHOLDS):
+            thr = min(thr, 1 - 1e-10)
+            taken = np.zeros(n_g, dtype=bool)
+            for d in range(n_d):
+                # among eligible gts with IoU >= thr, the best one, the last on ties (pycocotools' loop);
+                # non-ignored gts win over ignored ones; ignored (crowd) ones can be matched many times
+                m = -1
+                for lo, hi in ((0, n_real), (n_real, n_g)):
+                    row = ious[d, lo:hi]
+                    ok = (row >= thr) & ~taken[lo:hi]
+                    if ok.any():
+                        best = row[ok].max()
+                        m = lo + int(np.flatnonzero(ok & (row == best))[-1])
+                        break
+                if m < 0:
+                    continue
+                matched[t, d] = True
+                ignored[t, d] = gt_ignore[m]
+                if not gt_ignore[m]:
+                    taken[m] = True
+    return dt_scores, matched, ignored, int((~gt_ignore).sum())
+
+
+def _coco_precision(dataset, preds):
+    """Precision array (T, R, K) as pycocotools' accumulate; -1 for classes without ground truth."""
+    n_k = len(dataset.classes)
+    precision = -np.ones((len(IOU_THRESHOLDS), len(RECALL_THRESHOLDS), n_k))
+    order = sorted(range(len(dataset)), key=lambda i: dataset[i].coco_id)  # pycocotools sorts image ids
+    for k in range(n_k):
+        per_img = []
+        for i in order:
+            rec, p = dataset[i], preds[i]
+            g, d = rec.labels == k, p.labels == k
+            e = _evaluate_image(rec.boxes[g], (rec.crowd | rec.difficult)[g], p.boxes[d], p.scores[d])
+            if e is not None:
+                per_img.append(e)
+        if not per_img:
+            continue
+        n_pos = sum(e[3] for e in per_img)
+        if n_pos == 0:
+            continue
+        scores = np.concatenate([e[0] for e in per_img])
+        inds = np.argsort(-scores, kind="mergesort")
+        matched = np.concatenate([e[1] for e in per_img], axis=1)[:, inds]
+        ignored = np.concatenate([e[2] for e in per_img], axis=1)[:, inds]
+        tp_sum = np.cumsum(matched & ~ignored, axis=1).astype(float)
+        fp_sum = np.cumsum(~matched & ~ignored, axis=1).astype(float)
+        for t in range(len(IOU_THRESHOLDS)):
+            tp, fp = tp_sum[t], fp_sum[t]
+            rc = tp / n_pos
+            pr = tp / (fp + tp + np.spacing(1))
+            pr = np.maximum.accumulate(pr[::-1])[::-1] if len(pr) else pr  # make precision monotone
+            q = np.zeros(len(RECALL_THRESHOLDS))
+            idx = np.searchsorted(rc, RECALL_THRESHOLDS, side="left")
+            valid = idx < len(pr)
+            q[valid] = pr[idx[valid]]
+            # pycocotools stops at the first recall threshold it cannot reach; all later ones are 0 too
+            precision[t, :, k] = q
+    return precision
+
+
+def _mean_valid(a):
+    a = a[a > -1]
+    return float(a.mean()) if a.size else None
+
+
+# ---------------------------------------------------------------- localisation metrics
+def _ratio(num, den):
+    return float(num) / den if den else 0.0
+
+
+def evaluate(dataset, predictions, iou_threshold=0.5):
+    """Score predictions against a dataset's ground truth with the shared definitions.
+
+    Parameters
+    ----------
+    dataset : Dataset
+        The ground truth (any format, see :func:`classic_loc.load_dataset`).
+    predictions : str, path-like, list of dict, or mapping
+        See :func:`read_predictions`.
+    iou_threshold : float
+        IoU needed by ``loc_accuracy`` and ``corloc`` (a match needs IoU >= it).
+
+    Returns
+    -------
+    dict
+        ``accuracy``, ``mean_iou``, ``loc_accuracy``, ``corloc``, ``presence_accuracy``,
+        ``presence_precision``, ``presence_recall``, ``map``, ``map50``, ``map75``,
+        ``per_class`` (dict of dicts), ``confusion`` (labels and matrix: rows are the
+        main object's class, columns the top prediction's, last "none"),
+        ``n_images``, ``n_with_object``, ``n_predictions``, ``iou_threshold``.
+        AP values are None where no class has ground truth.
+
+    Examples
+    --------
+    >>> from classic_loc.datasets import Dataset, ImageRecord
+    >>> gt = Dataset([ImageRecord("a", None, 100, 100, [[10, 10, 50, 50]], [0])], ["cat"])
+    >>> preds = [{"image_id": "a", "category_id": "cat", "bbox": [10, 10, 40, 20], "score": 0.9}]
+    >>> r = evaluate(gt, preds)
+    >>> r["accuracy"], r["mean_iou"], r["loc_accuracy"], r["map50"]
+    (1.0, 0.5, 1.0, 1.0)
+    """
+    preds = predictions if _is_normalised(predictions, dataset) else read_predictions(predictions, dataset)
+    n_k = len(dataset.classes)
+    none = n_k
+    confusion = np.zeros((n_k + 1, n_k + 1), dtype=np.int64)
+    rows = []  # per image with an object: main label, predicted label or none, iou
+    has_obj = np.zeros(len(dataset), dtype=bool)
+    present = np.zeros(len(dataset), dtype=bool)
+    for i, (rec, p) in enumerate(zip(dataset, preds)):
+        has_obj[i] = rec.n_objects > 0
+        present[i] = len(p.scores) > 0
+        top = int(np.argmax(p.scores)) if present[i] else -1
+        top_label = int(p.labels[top]) if present[i] else none
+        if has_obj[i]:
+            main = int(np.argmax(box_area(rec.boxes)))
+            main_label = int(rec.labels[main])
+            iou = float(box_iou(p.boxes[top:top + 1], rec.boxes[main:main + 1])[0, 0]) if present[i] else 0.0
+            rows.append((main_label, top_label, iou))
+            confusion[main_label, top_label] += 1
+        else:
+            confusion[none, top_label] += 1
+    main_l = np.array([r[0] for r in rows], dtype=np.int64)
+    top_l = np.array([r[1] for r in rows], dtype=np.int64)
+    ious = np.array([r[2] for r in rows], dtype=np.float64)
+    correct = top_l == main_l
+    hit = ious >= iou_threshold
+
+    precision = _coco_precision(dataset, preds)
+    t50, t75 = 0, int(np.flatnonzero(np.isclose(IOU_THRESHOLDS, 0.75))[0])
+    per_class = {}
+    for k, name in enumerate(dataset.classes):
+        sel = main_l == k
+        n = int(sel.sum())
+        predicted_k = top_l == k
+        per_class[name] = {
+            "n_images": n,
+            "n_boxes": int(sum(int((r.labels == k).sum()) for r in dataset)),
+            "accuracy": _ratio(correct[sel].sum(), n),
+            "precision": _ratio((correct & predicted_k).sum(), int(predicted_k.sum()) + int(confusion[none, k])),
+            "mean_iou": float(ious[sel].mean()) if n else 0.0,
+            "loc_accuracy": _ratio((correct & hit)[sel].sum(), n),
+            "corloc": _ratio(hit[sel].sum(), n),
+            "presence_recall": _ratio((top_l[sel] != none).sum(), n),
+            "ap": _mean_valid(precision[:, :, k]),
+            "ap50": _mean_valid(precision[t50, :, k]),
+            "ap75": _mean_valid(precision[t75, :, k]),
+        }
+    n_obj = int(has_obj.sum())
+    return {
+        "accuracy": _ratio(correct.sum(), n_obj),
+        "mean_iou": float(ious.mean()) if n_obj else 0.0,
+        "loc_accuracy": _ratio((correct & hit).sum(), n_obj),
+        "corloc": _ratio(hit.sum(), n_obj),
+        "presence_accuracy": _ratio((has_obj == present).sum(), len(dataset)),
+        "presence_precision": _ratio((has_obj & present).sum(), int(present.sum())),
+        "presence_recall": _ratio((has_obj & present).sum(), n_obj),
+        "map": _mean_valid(precision),
+        "map50": _mean_valid(precision[t50]),
+        "map75": _mean_valid(precision[t75]),
+        "per_class": per_class,
+        "confusion": {"labels": list(dataset.classes) + ["none"], "matrix": confusion.tolist()},
+        "n_images": len(dataset),
+        "n_with_object": n_obj,
+        "n_predictions": int(sum(len(p.scores) for p in preds)),
+        "iou_threshold": float(iou_threshold),
+    }
+
+
+def _is_normalised(predictions, dataset):
+    return (isinstance(predictions, list) and len(predictions) == len(dataset)
+            and all(isinstance(p, _Preds) for p in predictions))
+
+
+def format_report(result, classes_limit=50):
+    """A readable plain-text table of an :func:`evaluate` result."""
+    def f(v):
+        return "   -  " if v is None else f"{v:6.3f}"
+
+    lines = [
+        f"images {result['n_images']}  with an object {result['n_with_object']}  "
+        f"predictions {result['n_predictions']}  (IoU threshold {result['iou_threshold']:g})",
+        "",
+        f"  accuracy       {f(result['accuracy'])}    presence accuracy  {f(result['presence_accuracy'])}",
+        f"  loc_accuracy   {f(result['loc_accuracy'])}    presence precision {f(result['presence_precision'])}",
+        f"  corloc         {f(result['corloc'])}    presence recall    {f(result['presence_recall'])}",
+        f"  mean_iou       {f(result['mean_iou'])}",
+        f"  mAP@[.5:.95]   {f(result['map'])}    mAP50 {f(result['map50'])}    mAP75 {f(result['map75'])}",
+        "",
+        f"  {'class':<20} {'images':>6} {'boxes':>6} {'acc':>6} {'loc':>6} {'iou':>6} {'AP50':>6} {'AP':>6}",
+    ]
+    for name, c in list(result["per_class"].items())[:classes_limit]:
+        lines.append(f"  {name[:20]:<20} {c['n_images']:>6} {c['n_boxes']:>6} {f(c['accuracy'])} "
+                     f"{f(c['loc_accuracy'])} {f(c['mean_iou'])} {f(c['ap50'])} {f(c['ap'])}")
+    labels, matrix = result["confusion"]["labels"], result["confusion"]["matrix"]
+    if len(labels) <= 12:
+        width = max(6, max(len(x) for x in labels[:12]) + 1)
+        lines += ["", "  confusion (rows: main object, columns: top prediction)",
+                  "  " + " " * width + "".join(f"{x[:width - 1]:>{width}}" for x in labels)]
+        for name, row in zip(labels, matrix):
+            lines.append(f"  {name[:width - 1]:<{width}}" + "".join(f"{v:>{width}}" for v in row))
+    return "\n".join(lines)
+
+
+def save_json(result, path):
+    """Write an evaluation result as JSON, atomically."""
+    from ._fileio import atomic_write_text
+
+    atomic_write_text(path, json.dumps(result, indent=2))

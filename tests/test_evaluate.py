@@ -1,0 +1,275 @@
+import contextlib
+import io
+import json
+
+import numpy as np
+import pytest
+
+from classic_loc.cli import main
+from classic_loc.datasets import Dataset, ImageRecord, write_coco
+from classic_loc.datasets.coco import to_coco
+from classic_loc.errors import DataError
+from classic_loc.evaluate import evaluate, read_predictions
+
+KEYS = {"accuracy", "mean_iou", "loc_accuracy", "corloc", "presence_accuracy", "presence_precision",
+        "presence_recall", "map", "map50", "map75", "per_class", "n_images", "n_with_object", "n_predictions"}
+
+
+def rec(image_id, boxes, labels, **kw):
+    return ImageRecord(image_id, None, 100, 100, np.reshape(boxes, (-1, 4)), labels, **kw)
+
+
+def det(image_id, cls, xyxy, score):
+    x1, y1, x2, y2 = xyxy
+    return {"image_id": image_id, "category_id": cls, "bbox": [x1, y1, x2 - x1, y2 - y1], "score": score}
+
+
+@pytest.fixture
+def hand_case():
+    gt = Dataset([
+        rec("img1", [[0, 0, 10, 10], [20, 20, 24, 24]], [0, 1]),  # main: the cat (area 100 > 16)
+        rec("img2", [[0, 0, 4, 2]], [1]),
+        rec("img3", [[0, 0, 10, 10], [20, 0, 30, 10]], [0, 0]),  # equal areas: the first is the main object
+        rec("img4", [[0, 0, 10, 10]], [0]),
+        rec("img5", [], []),
+        rec("img6", [], []),
+    ], ["cat", "dog"])
+    preds = [
+        det("img1", "dog", [0, 0, 10, 10], 0.9),  # tie with the next one: first in file order is the top
+        det("img1", "cat", [0, 0, 10, 5], 0.9),
+        det("img2", "dog", [0, 0, 2, 2], 0.5),  # IoU with [0,0,4,2] is exactly 4/8 = 0.5
+        det("img3", "cat", [20, 0, 30, 10], 0.3),  # right class, but on the second cat: IoU 0 with the main one
+        det("img5", "cat", [0, 0, 5, 5], 0.1),  # an object predicted in an empty image
+    ]
+    return gt, preds
+
+
+def test_localization_metrics_hand_computed(hand_case):
+    gt, preds = hand_case
+    r = evaluate(gt, preds)
+    assert KEYS <= set(r)
+    assert r["n_images"] == 6 and r["n_with_object"] == 4 and r["n_predictions"] == 5
+    assert r["accuracy"] == 2 / 4  # img2, img3
+    assert r["mean_iou"] == (1.0 + 0.5 + 0.0 + 0.0) / 4
+    assert r["loc_accuracy"] == 1 / 4  # img2 only, at IoU exactly 0.5
+    assert r["corloc"] == 2 / 4  # img1 (wrong class, IoU 1) and img2
+    assert r["presence_accuracy"] == 4 / 6
+    assert r["presence_precision"] == 3 / 4
+    assert r["presence_recall"] == 3 / 4
+    assert r["confusion"] == {"labels": ["cat", "dog", "none"], "matrix": [[1, 1, 1], [0, 1, 0], [1, 0, 1]]}
+    cat, dog = r["per_class"]["cat"], r["per_class"]["dog"]
+    assert (cat["n_images"], cat["n_boxes"], cat["accuracy"], cat["loc_accuracy"], cat["corloc"]) == (3, 4, 1 / 3, 0, 1 / 3)
+    assert cat["mean_iou"] == pytest.approx(1 / 3, abs=1e-15)
+    assert (dog["n_images"], dog["accuracy"], dog["loc_accuracy"], dog["mean_iou"]) == (1, 1.0, 1.0, 0.5)
+
+
+def test_iou_threshold_is_inclusive(hand_case):
+    gt, preds = hand_case
+    above = evaluate(gt, preds, iou_threshold=0.5 + 1e-12)
+    assert above["loc_accuracy"] == 0.0 and above["corloc"] == 1 / 4
+
+
+def test_score_tie_goes_to_the_first_prediction_in_file_order(hand_case):
+    gt, preds = hand_case
+    preds[0], preds[1] = preds[1], preds[0]  # now the cat prediction comes first
+    r = evaluate(gt, preds)
+    assert r["accuracy"] == 3 / 4
+    assert r["mean_iou"] == (0.5 + 0.5 + 0 + 0) / 4  # IoU([0,0,10,5], [0,0,10,10]) = 0.5
+    assert r["loc_accuracy"] == 2 / 4
+
+
+def test_ap_hand_computed():
+    gt = Dataset([rec("a", [[0, 0, 10, 10]], [0]), rec("b", [[0, 0, 10, 10]], [0])], ["x"])
+    preds = [det("a", "x", [0, 0, 10, 10], 0.9), det("b", "x", [50, 50, 60, 60], 0.8),
+             det("b", "x", [0, 0, 10, 10], 0.7)]
+    r = evaluate(gt, preds)
+    # TP, FP, TP: precision 1 up to recall 0.5 (51 recall points), then 2/3 (50 points)
+    expected = (51 * 1.0 + 50 * (2 / 3)) / 101
+    assert r["map50"] == pytest.approx(expected, abs=1e-12)
+    assert r["map"] == pytest.approx(expected, abs=1e-12)  # exact boxes pass every IoU threshold
+    assert r["per_class"]["x"]["ap50"] == pytest.approx(expected, abs=1e-12)
+
+
+def test_difficult_boxes_are_ignored_by_ap_only():
+    gt = Dataset([rec("a", [[0, 0, 10, 10], [50, 50, 60, 60]], [0, 0], difficult=[False, True])], ["x"])
+    on_difficult = [det("a", "x", [50, 50, 60, 60], 0.9), det("a", "x", [0, 0, 10, 10], 0.8)]
+    r = evaluate(gt, on_difficult)
+    assert r["map50"] == pytest.approx(1.0)  # the detection on the difficult box is neither TP nor FP
+    plain = Dataset([rec("a", [[0, 0, 10, 10], [50, 50, 60, 60]], [0, 0])], ["x"])
+    assert evaluate(plain, on_difficult)["map50"] == pytest.approx((51 + 50 * 1.0) / 101)  # both TP: AP 1 at recall 1
+    assert r["per_class"]["x"]["n_boxes"] == 2
+
+
+def test_no_ground_truth_gives_no_ap_and_empty_predictions_score_zero():
+    gt = Dataset([rec("a", [], [])], ["x"])
+    r = evaluate(gt, [])
+    assert r["map"] is None and r["presence_accuracy"] == 1.0 and r["accuracy"] == 0.0
+    gt = Dataset([rec("a", [[0, 0, 10, 10]], [0])], ["x"])
+    r = evaluate(gt, [])
+    assert (r["map"], r["map50"], r["accuracy"], r["mean_iou"], r["presence_recall"]) == (0.0, 0.0, 0.0, 0.0, 0.0)
+
+
+def test_python_mapping_and_coco_list_agree(hand_case):
+    gt, preds = hand_case
+    mapping = {}
+    for p in preds:
+        x, y, w, h = p["bbox"]
+        m = mapping.setdefault(p["image_id"], {"boxes": [], "labels": [], "scores": []})
+        m["boxes"].append([x, y, x + w, y + h])
+        m["labels"].append(gt.classes.index(p["category_id"]))  # class indices here
+        m["scores"].append(p["score"])
+    assert evaluate(gt, mapping) == evaluate(gt, preds)
+
+
+def test_image_and_category_ids_in_both_forms(hand_case):
+    gt, preds = hand_case
+    by_ids = [dict(p, image_id=gt[gt.index_of(p["image_id"])].coco_id,
+                   category_id=gt.category_ids[gt.classes.index(p["category_id"])]) for p in preds]
+    assert isinstance(by_ids[0]["image_id"], int)
+    assert evaluate(gt, by_ids) == evaluate(gt, preds)
+
+
+def test_prediction_boxes_are_not_clipped():
+    gt = Dataset([rec("a", [[0, 0, 10, 10]], [0])], ["x"])
+    r = evaluate(gt, [det("a", "x", [-10, 0, 10, 10], 0.9)])  # half outside the image
+    assert r["mean_iou"] == 0.5
+
+
+# ------------------------------------------------------------- parity with pycocotools
+def _random_case(rng, ties):
+    records = []
+    for i in range(int(rng.integers(5, 25))):
+        n = int(rng.integers(0, 6))
+        xy = rng.uniform(0, 100, (n, 2))
+        boxes = np.concatenate([xy, np.minimum(xy + rng.uniform(4, 90, (n, 2)), [200, 150])], 1)
+        if ties:
+            boxes = np.round(boxes)
+        records.append(ImageRecord(f"im{i}", None, 200, 150, boxes, rng.integers(0, 3, n),
+                                   difficult=rng.random(n) < 0.15, crowd=rng.random(n) < 0.05,
+                                   coco_id=int(rng.permutation(1000)[0]) * 1000 + i))  # ids not in dataset order
+    gt = Dataset(records, ["a", "b", "c"])
+    preds = []
+    for r in records:
+        for _ in range(int(rng.integers(0, 9 if not ties else 120))):  # > 100 exercises maxDets
+            if len(r.boxes) and rng.random() < 0.6:
+                b = r.boxes[rng.integers(len(r.boxes))] + rng.normal(0, 5, 4)
+            else:
+                xy = rng.uniform(0, 120, 2)
+                b = np.r_[xy, xy + rng.uniform(3, 80, 2)]
+            b = np.round(b) if ties else b
+            if b[2] - b[0] < 1 or b[3] - b[1] < 1:
+                continue
+            score = float(np.round(rng.random(), 1)) if ties else float(rng.random())
+            preds.append(det(r.coco_id, int(rng.integers(1, 4)), b, score))
+    return gt, preds
+
+
+def _pycocotools(gt, preds):
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    doc = to_coco(gt)
+    for ann in doc["annotations"]:  # VOC difficult boxes are ignored the way crowd boxes are
+        ann["iscrowd"] = int(ann["iscrowd"] or ann.get("difficult", 0))
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco_gt = COCO()
+        coco_gt.dataset = doc
+        coco_gt.createIndex()
+        coco_dt = coco_gt.loadRes([dict(p) for p in preds])
+        ev = COCOeval(coco_gt, coco_dt, "bbox")
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    return ev
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_ap_equals_pycocotools_on_random_cases(seed):
+    pytest.importorskip("pycocotools", reason="parity tests need pycocotools (pip install -e .[test])")
+    rng = np.random.default_rng(seed)
+    gt, preds = _random_case(rng, ties=seed % 2 == 1)
+    if not preds:
+        return
+    ours = evaluate(gt, preds)
+    ref = _pycocotools(gt, preds)
+    for key, value in zip(("map", "map50", "map75"), ref.stats[:3]):
+        assert ours[key] == pytest.approx(value, abs=1e-9) if value > -1 else ours[key] is None
+    precision = ref.eval["precision"][:, :, :, 0, 2]  # area "all", 100 detections
+    for k, name in enumerate(gt.classes):
+        pk = precision[:, :, k]
+        want = pk[pk > -1].mean() if (pk > -1).any() else None
+        got = ours["per_class"][name]["ap"]
+        assert (got is None and want is None) or got == pytest.approx(want, abs=1e-9)
+        want50 = precision[0, :, k]
+        assert (ours["per_class"][name]["ap50"] is None) == (not (want50 > -1).any())
+
+
+def test_parity_through_a_written_coco_file(tmp_path):
+    pytest.importorskip("pycocotools", reason="parity tests need pycocotools (pip install -e .[test])")
+    gt, preds = _random_case(np.random.default_rng(123), ties=False)
+    gt = gt.with_records([ImageRecord(r.image_id, r.path, r.width, r.height, r.boxes, r.labels, coco_id=r.coco_id)
+                          for r in gt])  # plain COCO: no crowd, no difficult
+    write_coco(gt, tmp_path / "gt.json")
+    (tmp_path / "preds.json").write_text(json.dumps(preds))
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco_gt = COCO(str(tmp_path / "gt.json"))
+        ev = COCOeval(coco_gt, coco_gt.loadRes(str(tmp_path / "preds.json")), "bbox")
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    assert main(["evaluate", "--gt", str(tmp_path / "gt.json"), "--pred", str(tmp_path / "preds.json"), "--json",
+                 "--out", str(tmp_path / "r.json")]) == 0
+    r = json.loads((tmp_path / "r.json").read_text())
+    assert [r["map"], r["map50"], r["map75"]] == pytest.approx(list(ev.stats[:3]), abs=1e-9)
+
+
+# ------------------------------------------------------------- bad predictions
+@pytest.mark.parametrize("pred, message", [
+    ({"image_id": "nope", "category_id": "cat", "bbox": [0, 0, 1, 1], "score": 1}, r"\[0\]: image_id 'nope' is not in the ground truth .*; use the image's file stem"),
+    ({"image_id": "img1", "category_id": "bird", "bbox": [0, 0, 1, 1], "score": 1}, r"\[0\]: unknown class 'bird'; use a class name \(cat, dog\)"),
+    ({"image_id": "img1", "category_id": 7, "bbox": [0, 0, 1, 1], "score": 1}, r"\[0\]: unknown category_id 7; use a category id"),
+    ({"image_id": "img1", "category_id": 1, "bbox": [0, 0, 0, 1], "score": 1}, r"\[0\]: box .* width or height <= 0; write boxes"),
+    ({"image_id": "img1", "category_id": 1, "bbox": [0, 0, float("nan"), 1], "score": 1}, r"\[0\]: box .* not finite"),
+    ({"image_id": "img1", "category_id": 1, "bbox": [0, 0, 2, 1]}, r"\[0\]: a result needs image_id, category_id, bbox and score"),
+    ({"image_id": "img1", "category_id": 1, "bbox": [0, 0, 2], "score": 1}, r"\[0\]: bbox \[0, 0, 2\] is not 4 numbers"),
+    ({"image_id": "img1", "category_id": 1, "bbox": [0, 0, 2, 2], "score": "high"}, r"\[0\]: score 'high' is not a finite number"),
+])
+def test_bad_predictions_give_one_line_errors(hand_case, tmp_path, pred, message):
+    gt, _ = hand_case
+    path = tmp_path / "preds.json"
+    path.write_text(json.dumps([pred]))
+    with pytest.raises(DataError, match=message) as info:
+        read_predictions(str(path), gt)
+    assert str(info.value).startswith(str(path)) and "\n" not in str(info.value)
+
+
+def test_malformed_prediction_files(hand_case, tmp_path):
+    gt, _ = hand_case
+    bad = tmp_path / "bad.json"
+    bad.write_text('[{"image_id": "img1",\n "score": }]')
+    with pytest.raises(DataError, match=r"bad.json: line 2 column \d+: malformed JSON .*; fix the predictions file"):
+        read_predictions(str(bad), gt)
+    obj = tmp_path / "obj.json"
+    obj.write_text('{"images": []}')
+    with pytest.raises(DataError, match=r"obj.json: a COCO results file must be a JSON list"):
+        read_predictions(str(obj), gt)
+
+
+def test_cli_evaluate_table_json_and_errors(hand_case, tmp_path, capsys):
+    gt, preds = hand_case
+    write_coco(gt, tmp_path / "gt.json")
+    (tmp_path / "p.json").write_text(json.dumps(preds))
+    assert main(["evaluate", "--gt", str(tmp_path / "gt.json"), "--pred", str(tmp_path / "p.json"), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert KEYS <= set(out) and out["accuracy"] == 0.5 and out["loc_accuracy"] == 0.25
+    assert main(["evaluate", "--gt", str(tmp_path / "gt.json"), "--pred", str(tmp_path / "p.json"),
+                 "--iou", "0.6"]) == 0
+    table = capsys.readouterr().out
+    assert "loc_accuracy    0.000" in table and "accuracy        0.500" in table and "confusion" in table
+    (tmp_path / "q.json").write_text(json.dumps([dict(preds[0], image_id="ghost")]))
+    assert main(["evaluate", "--gt", str(tmp_path / "gt.json"), "--pred", str(tmp_path / "q.json")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "ghost" in err and "q.json" in err and "\n" not in err
