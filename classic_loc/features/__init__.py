@@ -1,0 +1,25 @@
+"""Image features for the sliding-window localizer (numpy and OpenCV only).
+
+See :mod:`classic_loc.features.hog` for the HOG grid computed once per image
+(pyramid level), from which every sliding window is a slice.
+"""
+
+from .hog import (
+    BLOCK_NORMS,
+    hog_blocks,
+    hog_cells,
+    hog_grid,
+    score_windows,
+    window_features,
+    window_view,
+)
+
+__all__ = [
+    "BLOCK_NORMS",
+    "hog_blocks",
+    "hog_cells",
+    "hog_grid",
+    "score_windows",
+    "window_features",
+    "window_view",
+]

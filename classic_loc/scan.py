@@ -1,0 +1,217 @@
+"""The sliding-window scan: linear templates over the feature grids of an image pyramid.
+
+Per image: the pyramid levels are made once, the HOG grid of each level is
+computed once, and every template (one per class, each with its own window
+shape) scores all windows of a level at once with
+:func:`~classic_loc.features.hog.score_windows`. Only the windows above a score
+floor are gathered (their features give the ridge box offsets). Then per-class
+NMS, ridge refinement of the kept boxes, and NMS again. No Python loop runs
+over windows. numpy and OpenCV only: this is the prediction path.
+"""
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from .boxes import batched_nms, clip_boxes
+from .features.hog import hog_grid, score_windows, window_view
+from .images import to_gray
+from .pyramid import level_scales, resize_level, window_boxes
+
+__all__ = ["Template", "HogParams", "Candidates", "scan_image", "detect_image", "apply_deltas", "box_deltas"]
+
+
+@dataclass(frozen=True)
+class HogParams:
+    """HOG settings shared by every template of a model."""
+
+    cell_size: int = 8
+    block_size: int = 2
+    n_bins: int = 9
+    block_norm: str = "L2-Hys"
+    signed: bool = False
+    interpolate: bool = False
+
+    def grid(self, image):
+        return hog_grid(image, self.cell_size, self.block_size, self.n_bins, self.block_norm,
+                        signed=self.signed, interpolate=self.interpolate)
+
+    def window_dim(self, window_cells):
+        b = self.block_size
+        return (window_cells[0] - b + 1) * (window_cells[1] - b + 1) * b * b * self.n_bins
+
+
+@dataclass
+class Template:
+    """One class's linear window classifier, score calibration and box regressor.
+
+    Attributes
+    ----------
+    window_cells : (rows, cols)
+    weights : (D,) float32 and bias : float, the SVM
+    calibration : (a, b): probability = 1 / (1 + exp(-(a * score + b)))
+    ridge : (D, 4) float32 and ridge_bias : (4,), box offsets (dx, dy, dw, dh) or None
+    scale_range : (lo, hi) pyramid scales at which this template is run
+    """
+
+    window_cells: tuple
+    weights: np.ndarray
+    bias: float = 0.0
+    calibration: tuple = (1.0, 0.0)
+    ridge: np.ndarray = None
+    ridge_bias: np.ndarray = None
+    scale_range: tuple = (0.0, np.inf)
+
+    def raw_floor(self, min_probability):
+        """The raw score whose calibrated probability is ``min_probability``."""
+        a, b = self.calibration
+        p = min(max(min_probability, 1e-12), 1 - 1e-12)
+        return (np.log(p / (1 - p)) - b) / a
+
+    def probability(self, raw):
+        a, b = self.calibration
+        return 1.0 / (1.0 + np.exp(-(a * np.asarray(raw, dtype=np.float64) + b)))
+
+
+@dataclass
+class Candidates:
+    """Windows above the floor: boxes (N, 4) in image pixels, raw scores, class index, and optionally features."""
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    labels: np.ndarray
+    deltas: np.ndarray
+    features: list  # per template: (n_k, D_k) arrays when collected, else None
+
+
+def box_deltas(windows, targets):
+    """R-CNN box offsets (dx, dy, dw, dh) that map ``windows`` onto ``targets`` (both (N, 4) xyxy)."""
+    pw, ph = windows[:, 2] - windows[:, 0], windows[:, 3] - windows[:, 1]
+    gw, gh = targets[:, 2] - targets[:, 0], targets[:, 3] - targets[:, 1]
+    return np.stack([((targets[:, 0] + targets[:, 2]) - (windows[:, 0] + windows[:, 2])) / 2 / pw,
+                     ((targets[:, 1] + targets[:, 3]) - (windows[:, 1] + windows[:, 3])) / 2 / ph,
+                     np.log(gw / pw), np.log(gh / ph)], axis=1)
+
+
+def apply_deltas(windows, deltas):
+    """Inverse of :func:`box_deltas`: the boxes that ``deltas`` make of ``windows``."""
+    pw, ph = windows[:, 2] - windows[:, 0], windows[:, 3] - windows[:, 1]
+    cx, cy = (windows[:, 0] + windows[:, 2]) / 2 + deltas[:, 0] * pw, (windows[:, 1] + windows[:, 3]) / 2 + deltas[:, 1] * ph
+    w, h = pw * np.exp(np.clip(deltas[:, 2], -1, 1)), ph * np.exp(np.clip(deltas[:, 3], -1, 1))
+    return np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
+
+
+def _add(timings, key, t0):
+    if timings is not None:
+        timings[key] = timings.get(key, 0.0) + time.perf_counter() - t0
+    return time.perf_counter()
+
+
+def scan_image(image, templates, hog, scale_step=1.2, upsample=1.0, floors=None, max_per_level=200,
+               collect_features=False, timings=None):
+    """Score every window of every template on every pyramid level of ``image``.
+
+    Parameters
+    ----------
+    image : ndarray (rows, cols) or (rows, cols, 3)
+    templates : list of Template
+    hog : HogParams
+    scale_step, upsample : float
+        See :func:`classic_loc.pyramid.level_scales`.
+    floors : list of float, optional
+        Raw score floor per template (default: every window is a candidate up to ``max_per_level``).
+    max_per_level : int
+        At most this many top-scoring windows per template and level are kept.
+    collect_features : bool
+        Also return each candidate's feature vector (for hard-negative mining).
+    timings : dict, optional
+        Seconds spent per stage are added to it (``pyramid``, ``features``, ``scoring``, ``gather``).
+
+    Returns
+    -------
+    Candidates
+    """
+    t0 = time.perf_counter()
+    gray = to_gray(image)
+    cell = hog.cell_size
+    windows_px = [(t.window_cells[0] * cell, t.window_cells[1] * cell) for t in templates]
+    smallest = (min(w[0] for w in windows_px), min(w[1] for w in windows_px))
+    lo = min(t.scale_range[0] for t in templates)
+    hi = max(t.scale_range[1] for t in templates)
+    scales = level_scales(gray.shape, smallest, scale_step, upsample, lo, hi)
+    boxes, scores, labels, deltas = [], [], [], []
+    feats = [[] for _ in templates] if collect_features else None
+    t0 = _add(timings, "pyramid", t0)
+    for s in scales:
+        level, sy, sx = resize_level(gray, s)
+        t0 = _add(timings, "pyramid", t0)
+        grid = hog.grid(level)
+        t0 = _add(timings, "features", t0)
+        for k, t in enumerate(templates):
+            if not (t.scale_range[0] * (1 - 1e-9) <= s <= t.scale_range[1] * (1 + 1e-9)):
+                continue
+            sc = score_windows(grid, t.window_cells, t.weights, t.bias)
+            t0 = _add(timings, "scoring", t0)
+            if sc.size == 0:
+                continue
+            flat = sc.ravel()
+            idx = np.flatnonzero(flat > floors[k]) if floors is not None else np.arange(flat.size)
+            if idx.size > max_per_level:
+                idx = idx[np.argpartition(-flat[idx], max_per_level - 1)[:max_per_level]]
+            if idx.size == 0:
+                continue
+            r, c = np.divmod(idx, sc.shape[1])
+            boxes.append(window_boxes(r, c, t.window_cells, cell, sy, sx))
+            scores.append(flat[idx].astype(np.float64))
+            labels.append(np.full(idx.size, k, dtype=np.int64))
+            if t.ridge is not None or collect_features:
+                f = window_view(grid, t.window_cells)[r, c].reshape(idx.size, -1)
+                if t.ridge is not None:
+                    deltas.append(f @ t.ridge + t.ridge_bias)
+                if collect_features:
+                    feats[k].append(np.ascontiguousarray(f))
+            if t.ridge is None:
+                deltas.append(np.zeros((idx.size, 4)))
+            t0 = _add(timings, "gather", t0)
+    if feats is not None:
+        feats = [np.concatenate(f) if f else np.zeros((0, hog.window_dim(t.window_cells)), np.float32)
+                 for f, t in zip(feats, templates)]
+    if not boxes:
+        return Candidates(np.zeros((0, 4)), np.zeros(0), np.zeros(0, np.int64), np.zeros((0, 4)), feats)
+    return Candidates(np.concatenate(boxes), np.concatenate(scores), np.concatenate(labels),
+                      np.concatenate(deltas).astype(np.float64), feats)
+
+
+def detect_image(image, templates, hog, scale_step=1.2, upsample=1.0, min_score=0.01, nms_iou=0.3,
+                 max_detections=100, refine=True, timings=None):
+    """All detections of one image: per-class NMS, ridge refinement, NMS again.
+
+    Returns
+    -------
+    boxes : (N, 4) refined boxes, clipped to the image
+    labels : (N,) class indices
+    scores : (N,) calibrated probabilities, decreasing
+    unrefined : (N, 4) the same detections' window boxes before refinement
+    """
+    floors = [t.raw_floor(min_score) for t in templates]
+    cand = scan_image(image, templates, hog, scale_step, upsample, floors, timings=timings)
+    t0 = time.perf_counter()
+    probs = np.zeros(len(cand.scores))
+    for k, t in enumerate(templates):
+        sel = cand.labels == k
+        probs[sel] = t.probability(cand.scores[sel])
+    keep = batched_nms(cand.boxes, probs, cand.labels, nms_iou)
+    t0 = _add(timings, "nms", t0)
+    windows = cand.boxes[keep]
+    boxes = apply_deltas(windows, cand.deltas[keep]) if refine else windows
+    boxes = clip_boxes(boxes, image.shape)
+    ok = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+    keep, boxes, windows = keep[ok], boxes[ok], windows[ok]
+    t0 = _add(timings, "refinement", t0)
+    if refine and len(keep):  # refined boxes of one object can now overlap more: suppress again
+        again = batched_nms(boxes, probs[keep], cand.labels[keep], nms_iou)
+        keep, boxes, windows = keep[again], boxes[again], windows[again]
+        t0 = _add(timings, "nms", t0)
+    keep, boxes, windows = keep[:max_detections], boxes[:max_detections], windows[:max_detections]
+    return boxes, cand.labels[keep], probs[keep], clip_boxes(windows, image.shape)

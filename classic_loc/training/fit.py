@@ -1,0 +1,285 @@
+"""Training a set of templates: SVMs with hard-negative mining, calibration, presence threshold, ridge.
+
+scikit-learn is used here and only here (and in nothing the prediction path imports).
+"""
+
+import math
+import time
+
+import numpy as np
+from joblib import Parallel, delayed
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.svm import LinearSVC
+
+from ..boxes import box_area, box_iou
+from ..pyramid import scale_range
+from ..scan import Template, detect_image, scan_image
+from .samples import (choose_window, gray_image, positive_features, random_negatives, reachability,
+                      regression_samples, warp_features)
+
+__all__ = ["train_templates"]
+
+
+def _progress(iterable, desc, verbose, total=None):
+    if not verbose:
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, desc=desc, total=total, leave=False, dynamic_ncols=True)
+
+
+def _log(verbose, msg):
+    if verbose:
+        from tqdm.auto import tqdm
+
+        tqdm.write(msg)
+
+
+def _parallel(n_jobs, func, items, desc, verbose):
+    """func(item) for every item, in order; in processes when n_jobs != 1."""
+    items = list(items)
+    if n_jobs == 1 or len(items) < 8:
+        return [func(it) for it in _progress(items, desc, verbose)]
+    chunks = [items[i::max(1, n_jobs * 4)] for i in range(max(1, n_jobs * 4))]
+    out = Parallel(n_jobs=n_jobs)(delayed(_run_chunk)(func, c) for c in _progress(chunks, desc, verbose))
+    result = [None] * len(items)
+    for i, part in enumerate(out):  # undo the round-robin split
+        result[i::len(chunks)] = part
+    return result
+
+
+def _run_chunk(func, chunk):
+    return [func(it) for it in chunk]
+
+
+def _fit_svm(pos, neg, C, seed):
+    X = np.concatenate([pos, neg])
+    y = np.r_[np.ones(len(pos)), np.zeros(len(neg))]
+    svm = LinearSVC(C=C, loss="squared_hinge", dual=X.shape[0] < X.shape[1] * 2, max_iter=5000,
+                    class_weight={1: max(1.0, len(neg) / max(len(pos), 1) / 4), 0: 1.0}, random_state=seed)
+    svm.fit(X, y)
+    return svm.coef_[0].astype(np.float32), float(svm.intercept_[0])
+
+
+class _Task:
+    """Per-image work, picklable for joblib processes."""
+
+    def __init__(self, dataset, p, templates=None, windows=None, ranges=None):
+        self.dataset, self.p, self.templates, self.windows, self.ranges = dataset, p, templates, windows, ranges
+
+
+class _Initial(_Task):
+    def __call__(self, i):
+        rec, p = self.dataset[i], self.p
+        gray = gray_image(self.dataset, i)
+        rng = np.random.default_rng([p["seed"], i])
+        pos, neg, reg = [], [], []
+        for k, wc in enumerate(self.windows):
+            mine = rec.labels == k
+            boxes = rec.boxes[mine]
+            pos.append(positive_features(gray, boxes, wc, p["hog"], rng, p["n_jitter"], flip=p["flip"])
+                       if len(boxes) else None)
+            reg.append(regression_samples(gray, boxes, wc, p["hog"], rng) if len(boxes) else None)
+            others = rec.boxes[~mine]  # other classes' objects, warped onto this window: hard negatives
+            n_rand = p["negatives_per_image"]
+            feats = [random_negatives(gray, boxes, wc, p["hog"], rng, n_rand, p["scale_step"], p["upsample"],
+                                      self.ranges[k], p["neg_iou"])]
+            if len(others):
+                feats.append(warp_features(gray, others, wc, p["hog"]))
+            neg.append(np.concatenate(feats))
+        return pos, neg, reg
+
+
+class _Mine(_Task):
+    def __call__(self, i):
+        rec, p = self.dataset[i], self.p
+        floors = [-1.0] * len(self.templates)  # inside the SVM margin
+        cand = scan_image(gray_image(self.dataset, i), self.templates, p["hog"], p["scale_step"], p["upsample"],
+                          floors, max_per_level=50, collect_features=True)
+        out = []
+        for k in range(len(self.templates)):
+            sel = np.flatnonzero(cand.labels == k)
+            feats = cand.features[k]
+            gt = rec.boxes[rec.labels == k]
+            if len(sel) and len(gt):
+                ok = box_iou(cand.boxes[sel], gt).max(axis=1) < p["neg_iou"]
+                sel, feats = sel[ok], feats[ok]
+            top = np.argsort(-cand.scores[sel], kind="stable")[:p["max_negatives_per_image"]]
+            out.append(feats[top])
+        return out
+
+
+class _Calib(_Task):
+    def __call__(self, i):
+        rec, p = self.dataset[i], self.p
+        gray = gray_image(self.dataset, i)
+        cand = scan_image(gray, self.templates, p["hog"], p["scale_step"], p["upsample"],
+                          [-2.0] * len(self.templates), max_per_level=50)
+        rows = []
+        for k in range(len(self.templates)):
+            sel = cand.labels == k
+            gt = rec.boxes[rec.labels == k]
+            pos = box_iou(cand.boxes[sel], gt).max(axis=1) >= 0.5 if len(gt) else np.zeros(int(sel.sum()), bool)
+            rows.append((cand.scores[sel], pos))
+        return rows
+
+
+class _Detect(_Task):
+    def __call__(self, i):
+        gray = gray_image(self.dataset, i)
+        p = self.p
+        return detect_image(gray, self.templates, p["hog"], p["scale_step"], p["upsample"], p["min_score"],
+                            p["nms_iou"])
+
+
+def _platt(scores, labels):
+    """Calibration (a, b) for one class from held-out window scores; a > 0."""
+    if labels.all() or not labels.any():
+        return (1.0, 0.0)
+    lr = LogisticRegression(C=1e4, class_weight=None)
+    lr.fit(scores[:, None], labels.astype(int))
+    a, b = float(lr.coef_[0, 0]), float(lr.intercept_[0])
+    return (a, b) if a > 1e-6 else (1.0, 0.0)
+
+
+def _presence_threshold(top_scores, has_object, floor):
+    """The threshold on the top detection's probability that maximises presence accuracy (lowest on ties)."""
+    if has_object.all() or not len(top_scores):
+        return float(floor)
+    cands = np.unique(np.r_[floor, top_scores])  # ascending
+    acc = np.array([np.mean((top_scores >= t) == has_object) for t in cands])
+    best = int(np.flatnonzero(acc == acc.max())[0])
+    # every threshold in (cands[best - 1], cands[best]] is as good: take the middle for a margin
+    return float(cands[best] if best == 0 else (cands[best - 1] + cands[best]) / 2)
+
+
+def train_templates(dataset, p, verbose=False):
+    """Train one template per class on ``dataset``; returns (templates, presence_threshold, report).
+
+    ``p`` holds the Localizer's settings (see :class:`classic_loc.Localizer`).
+    """
+    t_start = time.perf_counter()
+    rng = np.random.default_rng(p["seed"])
+    hog = p["hog"]
+    n_k = len(dataset.classes)
+    all_boxes = [np.concatenate([r.boxes[r.labels == k] for r in dataset] + [np.zeros((0, 4))]) for k in range(n_k)]
+    for k, b in enumerate(all_boxes):
+        if len(b) == 0:
+            raise ValueError(f"class {dataset.classes[k]!r} has no training box; remove it from the class list")
+    min_cells = hog.block_size + 1
+    windows = [tuple(p["window_cells"]) if p["window_cells"] else choose_window(b, p["window_area"], min_cells)
+               for b in all_boxes]
+    ranges = []
+    for k, wc in enumerate(windows):
+        px = (wc[0] * hog.cell_size, wc[1] * hog.cell_size)
+        sizes = np.maximum(all_boxes[k][:, 2] - all_boxes[k][:, 0], all_boxes[k][:, 3] - all_boxes[k][:, 1])
+        lo_size = p["min_size"] or float(sizes.min()) / 1.25
+        hi_size = p["max_size"] or float(sizes.max()) * 1.25
+        ranges.append(scale_range(px, lo_size, hi_size))
+    report = {"classes": list(dataset.classes), "window_cells": [list(w) for w in windows],
+              "window_pixels": [[w[0] * hog.cell_size, w[1] * hog.cell_size] for w in windows]}
+
+    # boxes no window of the search grid can reach with IoU >= pos_iou
+    unreachable = {"count": 0, "iou_threshold": p["pos_iou"], "per_class": {}}
+    for k, name in enumerate(dataset.classes):
+        rows = []
+        for r in dataset:
+            b = r.boxes[r.labels == k]
+            if len(b):
+                best = reachability((r.height, r.width), b, windows[k], hog, p["scale_step"], p["upsample"], ranges[k])
+                for box, iou in zip(b, best):
+                    if iou < p["pos_iou"]:
+                        w, h = box[2] - box[0], box[3] - box[1]
+                        rows.append({"image": r.image_id, "width": round(float(w), 1), "height": round(float(h), 1),
+                                     "aspect": round(float(w / h), 3), "best_iou": round(float(iou), 3)})
+        unreachable["per_class"][name] = {"count": len(rows), "boxes": rows[:50]}
+        unreachable["count"] += len(rows)
+        if rows:
+            ws = np.array([x["width"] for x in rows])
+            _log(verbose, f"  {name}: {len(rows)} of {len(all_boxes[k])} training boxes cannot be reached with IoU >= "
+                          f"{p['pos_iou']} (sizes {ws.min():.0f}-{ws.max():.0f} px wide, best IoU "
+                          f"{min(x['best_iou'] for x in rows):.2f}-{max(x['best_iou'] for x in rows):.2f}; "
+                          f"window {windows[k][1] * hog.cell_size}x{windows[k][0] * hog.cell_size} px)")
+    report["unreachable_boxes"] = unreachable
+
+    # images for fitting and held-out images for calibration and the presence threshold
+    order = rng.permutation(len(dataset))
+    n_cal = int(round(p["calibration_fraction"] * len(dataset))) if len(dataset) >= 10 else 0
+    cal_idx, fit_idx = np.sort(order[:n_cal]), np.sort(order[n_cal:])
+
+    # 1. positives, random negatives, box-regression samples
+    init = _parallel(p["n_jobs"], _Initial(dataset, p, windows=windows, ranges=ranges), fit_idx,
+                     "positives and negatives", verbose)
+    pos = [np.concatenate([x[0][k] for x in init if x[0][k] is not None]) for k in range(n_k)]
+    neg = [np.concatenate([x[1][k] for x in init]) for k in range(n_k)]
+    reg = [[x[2][k] for x in init if x[2][k] is not None] for k in range(n_k)]
+    del init
+    _log(verbose, "  positives " + ", ".join(f"{c} {len(x)}" for c, x in zip(dataset.classes, pos))
+         + "; negatives " + ", ".join(f"{len(x)}" for x in neg))
+
+    def fit_all():
+        out = Parallel(n_jobs=min(p["n_jobs"], n_k) if p["n_jobs"] != 1 else 1)(
+            delayed(_fit_svm)(pos[k], neg[k], p["C"], p["seed"]) for k in range(n_k))
+        return [Template(windows[k], w, b, scale_range=ranges[k]) for k, (w, b) in enumerate(out)]
+
+    templates = fit_all()
+    rounds = []
+    for rnd in range(p["mining_rounds"]):
+        mined = _parallel(p["n_jobs"], _Mine(dataset, p, templates=templates), fit_idx,
+                          f"mining round {rnd + 1}", verbose)
+        added = []
+        for k in range(n_k):
+            new = np.concatenate([m[k] for m in mined])
+            room = max(0, p["max_negatives"] - len(neg[k]))
+            if len(new) > room:
+                new = new[rng.choice(len(new), room, replace=False)]
+            neg[k] = np.concatenate([neg[k], new])
+            added.append(len(new))
+        rounds.append({"round": rnd + 1, "added": dict(zip(dataset.classes, added))})
+        _log(verbose, f"  mining round {rnd + 1}: added " + ", ".join(f"{c} {a}" for c, a in zip(dataset.classes, added)))
+        templates = fit_all()
+        if sum(added) == 0:
+            break
+    report["mining_rounds"] = rounds
+    report["n_positives"] = dict(zip(dataset.classes, map(len, pos)))
+    report["n_negatives"] = dict(zip(dataset.classes, map(len, neg)))
+    del pos, neg
+
+    # 2. ridge box regression, per class
+    for k, t in enumerate(templates):
+        if not reg[k]:
+            continue
+        X = np.concatenate([r[0] for r in reg[k]])
+        Y = np.concatenate([r[1] for r in reg[k]])
+        ridge = Ridge(alpha=p["ridge_alpha"]).fit(X, Y)
+        t.ridge, t.ridge_bias = ridge.coef_.T.astype(np.float32), ridge.intercept_.astype(np.float64)
+    del reg
+
+    # 3. calibration on held-out images (or the fit images when there are too few)
+    cal_src = cal_idx if len(cal_idx) else fit_idx
+    cal = _parallel(p["n_jobs"], _Calib(dataset, p, templates=templates), cal_src, "calibration", verbose)
+    for k, t in enumerate(templates):
+        s = np.concatenate([c[k][0] for c in cal])
+        y = np.concatenate([c[k][1] for c in cal])
+        t.calibration = _platt(s, y)
+    report["calibration"] = {c: list(t.calibration) for c, t in zip(dataset.classes, templates)}
+
+    # 4. presence threshold and the effect of refinement, on the held-out images
+    dets = _parallel(p["n_jobs"], _Detect(dataset, p, templates=templates), cal_src, "presence threshold", verbose)
+    top = np.array([d[2][0] if len(d[2]) else 0.0 for d in dets])
+    has = np.array([dataset[i].n_objects > 0 for i in cal_src])
+    presence = _presence_threshold(top, has, p["min_score"])
+    before, after = [], []
+    for i, (boxes, labels, scores, windows_kept) in zip(cal_src, dets):
+        rec = dataset[i]
+        if rec.n_objects == 0 or len(scores) == 0:
+            continue
+        main = int(np.argmax(box_area(rec.boxes)))
+        before.append(box_iou(windows_kept[:1], rec.boxes[main:main + 1])[0, 0])
+        after.append(box_iou(boxes[:1], rec.boxes[main:main + 1])[0, 0])
+    report["presence_threshold"] = presence
+    report["heldout_images"] = int(len(cal_idx))
+    report["heldout_mean_iou_before_refinement"] = float(np.mean(before)) if before else None
+    report["heldout_mean_iou_after_refinement"] = float(np.mean(after)) if after else None
+    report["train_seconds"] = time.perf_counter() - t_start
+    return templates, presence, report
