@@ -106,11 +106,20 @@ class Localizer:
     cell_size, block_size, n_bins, block_norm :
         HOG settings (pixels per cell, cells per block, orientation bins,
         "L1", "L1-sqrt", "L2" or "L2-Hys").
+    interpolate : bool
+        Split each gradient's vote between the two nearest orientation bins
+        (Dalal and Triggs) instead of skimage's hard assignment.
+    color : bool
+        Gradients of colour images from the strongest channel per pixel
+        (as ``skimage.feature.hog(channel_axis=-1)``) instead of the gray image.
     window_cells : (rows, cols) or None
         Window size in cells for every class; None chooses one per class from
         its training boxes (their median aspect ratio, about ``window_area`` cells).
     window_area : int
-        Cells per window when ``window_cells`` is None.
+        Cells of the object part of a window when ``window_cells`` is None.
+    context : int
+        Cells of background around the object inside each window (Dalal and
+        Triggs' margin); the predicted box is the window less this margin.
     scale_step : float
         Ratio between pyramid levels.
     upsample : float
@@ -169,10 +178,10 @@ class Localizer:
     Prediction(ring, box=[34.0, 50.2, 90.5, 101.0], score=0.912)
     """
 
-    def __init__(self, features="hog", cell_size=8, block_size=2, n_bins=9, block_norm="L2-Hys",
-                 window_cells=None, window_area=48, scale_step=1.2, upsample=1.0, min_size=None, max_size=None,
+    def __init__(self, features="hog", cell_size=8, block_size=2, n_bins=9, block_norm="L2-Hys", color=False, interpolate=False,
+                 window_cells=None, window_area=48, context=1, scale_step=1.1, upsample=1.0, min_size=None, max_size=None,
                  C=0.01, flip=True, n_jitter=1, negatives_per_image=10, mining_rounds=2,
-                 max_negatives_per_image=10, max_negatives=40000, neg_iou=0.3, pos_iou=0.5,
+                 max_negatives_per_image=10, max_negatives=40000, neg_iou=0.5, pos_iou=0.5,
                  calibration_fraction=0.2, ridge_alpha=10.0, refine=True, nms_iou=0.3, min_score=0.02,
                  max_detections=100, random_state=0, n_jobs=1, verbose=False):
         self.features = features
@@ -180,8 +189,11 @@ class Localizer:
         self.block_size = block_size
         self.n_bins = n_bins
         self.block_norm = block_norm
+        self.color = color
+        self.interpolate = interpolate
         self.window_cells = window_cells
         self.window_area = window_area
+        self.context = context
         self.scale_step = scale_step
         self.upsample = upsample
         self.min_size = min_size
@@ -228,7 +240,8 @@ class Localizer:
         return f"Localizer({', '.join(changed)})"
 
     def _hog(self):
-        return HogParams(int(self.cell_size), int(self.block_size), int(self.n_bins), str(self.block_norm))
+        return HogParams(int(self.cell_size), int(self.block_size), int(self.n_bins), str(self.block_norm),
+                         interpolate=bool(self.interpolate), color=bool(self.color))
 
     def _check_params(self):
         if self.features not in FEATURE_BACKENDS:
@@ -267,7 +280,7 @@ class Localizer:
 
         n_jobs = (os.cpu_count() or 1) if self.n_jobs == -1 else int(self.n_jobs)
         seed = self.random_state if self.random_state is not None else 0
-        p = dict(hog=self._hog(), window_cells=self.window_cells, window_area=self.window_area,
+        p = dict(hog=self._hog(), window_cells=self.window_cells, window_area=self.window_area, context=int(self.context),
                  scale_step=self.scale_step, upsample=self.upsample, min_size=self.min_size,
                  max_size=self.max_size, C=self.C, flip=self.flip, n_jitter=self.n_jitter,
                  negatives_per_image=self.negatives_per_image, mining_rounds=self.mining_rounds,
@@ -368,14 +381,14 @@ class Localizer:
             if t.ridge is not None:
                 arrays[f"ridge_{k}"] = np.asarray(t.ridge, np.float32)
                 arrays[f"ridge_bias_{k}"] = np.asarray(t.ridge_bias, np.float64)
-            templates.append({"window_cells": list(t.window_cells), "bias": float(t.bias),
+            templates.append({"window_cells": list(t.window_cells), "context": int(t.context), "bias": float(t.bias),
                               "calibration": [float(v) for v in t.calibration],
                               "scale_range": [float(t.scale_range[0]),
                                               None if math.isinf(t.scale_range[1]) else float(t.scale_range[1])]})
         hog = self._hog()
         meta = {"features": {"name": self.features, "cell_size": hog.cell_size, "block_size": hog.block_size,
                              "n_bins": hog.n_bins, "block_norm": hog.block_norm, "signed": hog.signed,
-                             "interpolate": hog.interpolate},
+                             "interpolate": hog.interpolate, "color": hog.color},
                 "classes": list(self.classes_), "templates": templates,
                 "presence_threshold": float(self.presence_threshold_),
                 "params": {k: v for k, v in self.get_params().items() if _jsonable(v)},
@@ -408,7 +421,7 @@ class Localizer:
                 model.templates_.append(Template(
                     wc, w, float(t["bias"]), tuple(float(v) for v in t["calibration"]),
                     arrays.get(f"ridge_{k}"), arrays.get(f"ridge_bias_{k}"),
-                    (float(lo), math.inf if hi is None else float(hi))))
+                    (float(lo), math.inf if hi is None else float(hi)), int(t["context"])))
             if len(model.templates_) != len(model.classes_):
                 raise ValueError("one template per class is needed")
             model.fit_report_ = meta.get("training", {})

@@ -69,8 +69,12 @@ def resize_level(image, scale):
     return level, new_rows / rows, new_cols / cols
 
 
-def window_boxes(r, c, window_cells, cell_size, sy, sx):
+def window_boxes(r, c, window_cells, cell_size, sy, sx, margin=0):
     """Image-coordinate boxes of windows at cell positions ``(r, c)`` of a level.
+
+    With ``margin`` > 0 the box is the window's inner region, ``margin`` cells
+    in from each side: where the template expects the object, the margin
+    being its context.
 
     Parameters
     ----------
@@ -88,5 +92,6 @@ def window_boxes(r, c, window_cells, cell_size, sy, sx):
     """
     r = np.asarray(r, dtype=np.float64)
     c = np.asarray(c, dtype=np.float64)
-    x1, y1 = c * cell_size / sx, r * cell_size / sy
-    return np.stack([x1, y1, x1 + window_cells[1] * cell_size / sx, y1 + window_cells[0] * cell_size / sy], axis=1)
+    x1, y1 = (c + margin) * cell_size / sx, (r + margin) * cell_size / sy
+    w, h = (window_cells[1] - 2 * margin) * cell_size / sx, (window_cells[0] - 2 * margin) * cell_size / sy
+    return np.stack([x1, y1, x1 + w, y1 + h], axis=1)

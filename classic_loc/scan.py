@@ -32,6 +32,14 @@ class HogParams:
     block_norm: str = "L2-Hys"
     signed: bool = False
     interpolate: bool = False
+    color: bool = False
+
+    def prepare(self, image):
+        """The image the features are computed on: gray, or RGB when ``color`` (per-pixel strongest channel)."""
+        image = np.asarray(image)
+        if self.color and image.ndim == 3 and image.shape[2] == 3:
+            return image
+        return to_gray(image)
 
     def grid(self, image):
         return hog_grid(image, self.cell_size, self.block_size, self.n_bins, self.block_norm,
@@ -53,6 +61,7 @@ class Template:
     calibration : (a, b): probability = 1 / (1 + exp(-(a * score + b)))
     ridge : (D, 4) float32 and ridge_bias : (4,), box offsets (dx, dy, dw, dh) or None
     scale_range : (lo, hi) pyramid scales at which this template is run
+    context : int, cells of context on each side of the window around the object
     """
 
     window_cells: tuple
@@ -62,6 +71,7 @@ class Template:
     ridge: np.ndarray = None
     ridge_bias: np.ndarray = None
     scale_range: tuple = (0.0, np.inf)
+    context: int = 0
 
     def raw_floor(self, min_probability):
         """The raw score whose calibrated probability is ``min_probability``."""
@@ -133,7 +143,7 @@ def scan_image(image, templates, hog, scale_step=1.2, upsample=1.0, floors=None,
     Candidates
     """
     t0 = time.perf_counter()
-    gray = to_gray(image)
+    gray = hog.prepare(image)
     cell = hog.cell_size
     windows_px = [(t.window_cells[0] * cell, t.window_cells[1] * cell) for t in templates]
     smallest = (min(w[0] for w in windows_px), min(w[1] for w in windows_px))
@@ -162,7 +172,7 @@ def scan_image(image, templates, hog, scale_step=1.2, upsample=1.0, floors=None,
             if idx.size == 0:
                 continue
             r, c = np.divmod(idx, sc.shape[1])
-            boxes.append(window_boxes(r, c, t.window_cells, cell, sy, sx))
+            boxes.append(window_boxes(r, c, t.window_cells, cell, sy, sx, t.context))
             scores.append(flat[idx].astype(np.float64))
             labels.append(np.full(idx.size, k, dtype=np.int64))
             if t.ridge is not None or collect_features:

@@ -71,21 +71,22 @@ class _Task:
 class _Initial(_Task):
     def __call__(self, i):
         rec, p = self.dataset[i], self.p
-        gray = gray_image(self.dataset, i)
+        gray = gray_image(self.dataset, i, p["hog"])
         rng = np.random.default_rng([p["seed"], i])
         pos, neg, reg = [], [], []
         for k, wc in enumerate(self.windows):
             mine = rec.labels == k
             boxes = rec.boxes[mine]
-            pos.append(positive_features(gray, boxes, wc, p["hog"], rng, p["n_jitter"], flip=p["flip"])
+            ctx = p["context"]
+            pos.append(positive_features(gray, boxes, wc, p["hog"], rng, p["n_jitter"], flip=p["flip"], context=ctx)
                        if len(boxes) else None)
-            reg.append(regression_samples(gray, boxes, wc, p["hog"], rng) if len(boxes) else None)
+            reg.append(regression_samples(gray, boxes, wc, p["hog"], rng, context=ctx) if len(boxes) else None)
             others = rec.boxes[~mine]  # other classes' objects, warped onto this window: hard negatives
             n_rand = p["negatives_per_image"]
             feats = [random_negatives(gray, boxes, wc, p["hog"], rng, n_rand, p["scale_step"], p["upsample"],
-                                      self.ranges[k], p["neg_iou"])]
+                                      self.ranges[k], p["neg_iou"], ctx)]
             if len(others):
-                feats.append(warp_features(gray, others, wc, p["hog"]))
+                feats.append(warp_features(gray, others, wc, p["hog"], context=ctx))
             neg.append(np.concatenate(feats))
         return pos, neg, reg
 
@@ -94,7 +95,7 @@ class _Mine(_Task):
     def __call__(self, i):
         rec, p = self.dataset[i], self.p
         floors = [-1.0] * len(self.templates)  # inside the SVM margin
-        cand = scan_image(gray_image(self.dataset, i), self.templates, p["hog"], p["scale_step"], p["upsample"],
+        cand = scan_image(gray_image(self.dataset, i, p["hog"]), self.templates, p["hog"], p["scale_step"], p["upsample"],
                           floors, max_per_level=50, collect_features=True)
         out = []
         for k in range(len(self.templates)):
@@ -112,7 +113,7 @@ class _Mine(_Task):
 class _Calib(_Task):
     def __call__(self, i):
         rec, p = self.dataset[i], self.p
-        gray = gray_image(self.dataset, i)
+        gray = gray_image(self.dataset, i, p["hog"])
         cand = scan_image(gray, self.templates, p["hog"], p["scale_step"], p["upsample"],
                           [-2.0] * len(self.templates), max_per_level=50)
         rows = []
@@ -126,8 +127,8 @@ class _Calib(_Task):
 
 class _Detect(_Task):
     def __call__(self, i):
-        gray = gray_image(self.dataset, i)
         p = self.p
+        gray = gray_image(self.dataset, i, p["hog"])
         return detect_image(gray, self.templates, p["hog"], p["scale_step"], p["upsample"], p["min_score"],
                             p["nms_iou"])
 
@@ -167,11 +168,11 @@ def train_templates(dataset, p, verbose=False):
         if len(b) == 0:
             raise ValueError(f"class {dataset.classes[k]!r} has no training box; remove it from the class list")
     min_cells = hog.block_size + 1
-    windows = [tuple(p["window_cells"]) if p["window_cells"] else choose_window(b, p["window_area"], min_cells)
+    windows = [tuple(p["window_cells"]) if p["window_cells"] else choose_window(b, p["window_area"], min_cells, p["context"])
                for b in all_boxes]
     ranges = []
     for k, wc in enumerate(windows):
-        px = (wc[0] * hog.cell_size, wc[1] * hog.cell_size)
+        px = ((wc[0] - 2 * p["context"]) * hog.cell_size, (wc[1] - 2 * p["context"]) * hog.cell_size)
         sizes = np.maximum(all_boxes[k][:, 2] - all_boxes[k][:, 0], all_boxes[k][:, 3] - all_boxes[k][:, 1])
         lo_size = p["min_size"] or float(sizes.min()) / 1.25
         hi_size = p["max_size"] or float(sizes.max()) * 1.25
@@ -186,7 +187,8 @@ def train_templates(dataset, p, verbose=False):
         for r in dataset:
             b = r.boxes[r.labels == k]
             if len(b):
-                best = reachability((r.height, r.width), b, windows[k], hog, p["scale_step"], p["upsample"], ranges[k])
+                best = reachability((r.height, r.width), b, windows[k], hog, p["scale_step"], p["upsample"], ranges[k],
+                                    p["context"])
                 for box, iou in zip(b, best):
                     if iou < p["pos_iou"]:
                         w, h = box[2] - box[0], box[3] - box[1]
@@ -220,7 +222,7 @@ def train_templates(dataset, p, verbose=False):
     def fit_all():
         out = Parallel(n_jobs=min(p["n_jobs"], n_k) if p["n_jobs"] != 1 else 1)(
             delayed(_fit_svm)(pos[k], neg[k], p["C"], p["seed"]) for k in range(n_k))
-        return [Template(windows[k], w, b, scale_range=ranges[k]) for k, (w, b) in enumerate(out)]
+        return [Template(windows[k], w, b, scale_range=ranges[k], context=p["context"]) for k, (w, b) in enumerate(out)]
 
     templates = fit_all()
     rounds = []
