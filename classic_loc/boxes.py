@@ -12,6 +12,9 @@ Boundary semantics, as in torchvision:
 
 - :func:`nms` drops a box whose IoU with a kept, higher-scored box is
   *strictly greater* than the threshold; a box at exactly the threshold is kept.
+  With a ``cover_threshold`` it also drops a box when *more than* that share of
+  its own area lies inside a kept, higher-scored box (dlib's "percent covered"
+  test, which removes parts of an object detected inside the whole).
 - A detection matches a ground-truth box when their IoU is *greater than or
   equal to* the threshold (see :mod:`classic_loc.evaluate`).
 """
@@ -166,18 +169,20 @@ def clip_boxes(boxes, shape):
     return b
 
 
-def nms(boxes, scores, iou_threshold):
+def nms(boxes, scores, iou_threshold, cover_threshold=None):
     """Greedy non-maximum suppression.
 
     Boxes are visited from the highest score down (ties in input order); a box
     is dropped when its IoU with an already kept box is strictly greater than
-    ``iou_threshold``.
+    ``iou_threshold``, or, given ``cover_threshold``, when the share of its area
+    inside an already kept box is strictly greater than ``cover_threshold``.
 
     Parameters
     ----------
     boxes : array-like of shape (N, 4), xyxy
     scores : array-like of shape (N,)
     iou_threshold : float
+    cover_threshold : float, optional
 
     Returns
     -------
@@ -204,11 +209,15 @@ def nms(boxes, scores, iou_threshold):
         union = areas[i] + areas[rest] - inter
         with np.errstate(divide="ignore", invalid="ignore"):
             iou = np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
-        order = rest[iou <= iou_threshold]
+            drop = iou > iou_threshold
+            if cover_threshold is not None:
+                own = areas[rest]
+                drop |= np.where(own > 0, inter / np.where(own > 0, own, 1.0), 0.0) > cover_threshold
+        order = rest[~drop]
     return np.asarray(keep, dtype=np.int64)
 
 
-def batched_nms(boxes, scores, labels, iou_threshold):
+def batched_nms(boxes, scores, labels, iou_threshold, cover_threshold=None):
     """Non-maximum suppression done independently for each label.
 
     Boxes of different labels never suppress each other.
@@ -229,7 +238,8 @@ def batched_nms(boxes, scores, labels, iou_threshold):
     lab = np.asarray(labels).reshape(-1)
     if not (len(b) == len(s) == len(lab)):
         raise ValueError(f"{len(b)} boxes, {len(s)} scores and {len(lab)} labels")
-    kept = [np.flatnonzero(lab == c)[nms(b[lab == c], s[lab == c], iou_threshold)] for c in np.unique(lab)]
+    kept = [np.flatnonzero(lab == c)[nms(b[lab == c], s[lab == c], iou_threshold, cover_threshold)]
+            for c in np.unique(lab)]
     keep = np.concatenate(kept) if kept else np.zeros(0, dtype=np.int64)
     keep.sort()  # input order first, so the stable sort below breaks ties by it
     return keep[np.argsort(-s[keep], kind="stable")].astype(np.int64)

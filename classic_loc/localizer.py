@@ -106,6 +106,8 @@ class Localizer:
     cell_size, block_size, n_bins, block_norm :
         HOG settings (pixels per cell, cells per block, orientation bins,
         "L1", "L1-sqrt", "L2" or "L2-Hys").
+    signed : bool
+        Orientations over 0-360 degrees (the sign of the gradient kept) instead of 0-180.
     interpolate : bool
         Split each gradient's vote between the two nearest orientation bins
         (Dalal and Triggs) instead of skimage's hard assignment.
@@ -130,11 +132,9 @@ class Localizer:
     C : float
         SVM regularisation.
     flip : bool
-        Add mirrored positives.
-    n_jitter : int
-        Jittered copies of each positive.
-    negatives_per_image : int
-        Random negative windows per training image and class.
+        Also take positives from the mirrored training images.
+    n_random_negatives : int
+        Random negative windows per class, spread evenly over the training images.
     mining_rounds : int
         Hard-negative mining rounds.
     max_negatives_per_image, max_negatives : int
@@ -142,7 +142,8 @@ class Localizer:
     neg_iou : float
         A window is a negative when its IoU with every box of the class is below this.
     pos_iou : float
-        IoU a window must reach with a box for the box to count as reachable.
+        Scan windows with at least this IoU with an object are its positives; a
+        box no window reaches so is reported as unreachable.
     calibration_fraction : float
         Share of training images held out for calibration and the presence threshold.
     ridge_alpha : float
@@ -151,6 +152,11 @@ class Localizer:
         Apply the box regressors at prediction.
     nms_iou : float
         NMS drops a box whose IoU with a kept, higher-scored box of its class is above this.
+    nms_cover : "auto", float or None
+        NMS also drops a box when more than this share of its area lies inside a
+        kept, higher-scored box of its class (parts of an object found inside the
+        whole). "auto": the largest such share between two training boxes plus
+        0.1, at least 0.7; None: off.
     min_score : float
         Detections below this calibrated probability are not reported.
     max_detections : int
@@ -167,6 +173,7 @@ class Localizer:
     classes_ : tuple of str
     templates_ : list of Template
     presence_threshold_ : float
+    nms_cover_ : float or None
     fit_report_ : dict
 
     Examples
@@ -178,11 +185,11 @@ class Localizer:
     Prediction(ring, box=[34.0, 50.2, 90.5, 101.0], score=0.912)
     """
 
-    def __init__(self, features="hog", cell_size=8, block_size=2, n_bins=9, block_norm="L2-Hys", color=False, interpolate=False,
+    def __init__(self, features="hog", cell_size=8, block_size=2, n_bins=9, block_norm="L2-Hys", signed=False, interpolate=False, color=False,
                  window_cells=None, window_area=48, context=1, scale_step=1.1, upsample=1.0, min_size=None, max_size=None,
-                 C=0.01, flip=True, n_jitter=1, negatives_per_image=10, mining_rounds=2,
-                 max_negatives_per_image=10, max_negatives=40000, neg_iou=0.5, pos_iou=0.5,
-                 calibration_fraction=0.2, ridge_alpha=10.0, refine=True, nms_iou=0.3, min_score=0.02,
+                 C=0.01, flip=True, n_random_negatives=10000, mining_rounds=2,
+                 max_negatives_per_image=20, max_negatives=40000, neg_iou=0.5, pos_iou=0.6,
+                 calibration_fraction=0.2, ridge_alpha=10.0, refine=True, nms_iou=0.3, nms_cover="auto", min_score=0.02,
                  max_detections=100, random_state=0, n_jobs=1, verbose=False):
         self.features = features
         self.cell_size = cell_size
@@ -190,6 +197,7 @@ class Localizer:
         self.n_bins = n_bins
         self.block_norm = block_norm
         self.color = color
+        self.signed = signed
         self.interpolate = interpolate
         self.window_cells = window_cells
         self.window_area = window_area
@@ -200,8 +208,7 @@ class Localizer:
         self.max_size = max_size
         self.C = C
         self.flip = flip
-        self.n_jitter = n_jitter
-        self.negatives_per_image = negatives_per_image
+        self.n_random_negatives = n_random_negatives
         self.mining_rounds = mining_rounds
         self.max_negatives_per_image = max_negatives_per_image
         self.max_negatives = max_negatives
@@ -211,6 +218,7 @@ class Localizer:
         self.ridge_alpha = ridge_alpha
         self.refine = refine
         self.nms_iou = nms_iou
+        self.nms_cover = nms_cover
         self.min_score = min_score
         self.max_detections = max_detections
         self.random_state = random_state
@@ -241,7 +249,7 @@ class Localizer:
 
     def _hog(self):
         return HogParams(int(self.cell_size), int(self.block_size), int(self.n_bins), str(self.block_norm),
-                         interpolate=bool(self.interpolate), color=bool(self.color))
+                         signed=bool(self.signed), interpolate=bool(self.interpolate), color=bool(self.color))
 
     def _check_params(self):
         if self.features not in FEATURE_BACKENDS:
@@ -282,16 +290,17 @@ class Localizer:
         seed = self.random_state if self.random_state is not None else 0
         p = dict(hog=self._hog(), window_cells=self.window_cells, window_area=self.window_area, context=int(self.context),
                  scale_step=self.scale_step, upsample=self.upsample, min_size=self.min_size,
-                 max_size=self.max_size, C=self.C, flip=self.flip, n_jitter=self.n_jitter,
-                 negatives_per_image=self.negatives_per_image, mining_rounds=self.mining_rounds,
+                 max_size=self.max_size, C=self.C, flip=self.flip,
+                 n_random_negatives=self.n_random_negatives, mining_rounds=self.mining_rounds,
                  max_negatives_per_image=self.max_negatives_per_image, max_negatives=self.max_negatives,
                  neg_iou=self.neg_iou, pos_iou=self.pos_iou, calibration_fraction=self.calibration_fraction,
-                 ridge_alpha=self.ridge_alpha, min_score=self.min_score, nms_iou=self.nms_iou, seed=seed,
+                 ridge_alpha=self.ridge_alpha, min_score=self.min_score, nms_iou=self.nms_iou, nms_cover=self.nms_cover, seed=seed,
                  n_jobs=n_jobs)
-        templates, presence, report = train_templates(dataset, p, verbose=self.verbose)
+        templates, presence, cover, report = train_templates(dataset, p, verbose=self.verbose)
         self.classes_ = tuple(dataset.classes)
         self.templates_ = templates
         self.presence_threshold_ = presence
+        self.nms_cover_ = cover
         self.fit_report_ = report
         return self
 
@@ -318,7 +327,7 @@ class Localizer:
     def _detect_one(self, image, timings=None, refine=None):
         boxes, labels, scores, windows = detect_image(
             image, self.templates_, self._hog(), self.scale_step, self.upsample, self.min_score, self.nms_iou,
-            self.max_detections, self.refine if refine is None else refine, timings)
+            self.max_detections, self.refine if refine is None else refine, timings, self.nms_cover_)
         return Detections(boxes, labels, scores, self.classes_), windows
 
     def detect(self, images, timings=None):
@@ -391,6 +400,7 @@ class Localizer:
                              "interpolate": hog.interpolate, "color": hog.color},
                 "classes": list(self.classes_), "templates": templates,
                 "presence_threshold": float(self.presence_threshold_),
+                "nms_cover": None if self.nms_cover_ is None else float(self.nms_cover_),
                 "params": {k: v for k, v in self.get_params().items() if _jsonable(v)},
                 "training": {k: v for k, v in getattr(self, "fit_report_", {}).items() if _jsonable(v)}}
         return save_model(path, meta, arrays)
@@ -410,6 +420,7 @@ class Localizer:
             model = cls(**params)
             model.classes_ = tuple(meta["classes"])
             model.presence_threshold_ = float(meta["presence_threshold"])
+            model.nms_cover_ = None if meta["nms_cover"] is None else float(meta["nms_cover"])
             model.templates_ = []
             hog = model._hog()
             for k, t in enumerate(meta["templates"]):

@@ -12,6 +12,7 @@ over windows. numpy and OpenCV only: this is the prediction path.
 import time
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from .boxes import batched_nms, clip_boxes
@@ -19,7 +20,7 @@ from .features.hog import hog_grid, score_windows, window_view
 from .images import to_gray
 from .pyramid import level_scales, resize_level, window_boxes
 
-__all__ = ["Template", "HogParams", "Candidates", "scan_image", "detect_image", "apply_deltas", "box_deltas"]
+__all__ = ["Template", "HogParams", "Candidates", "pyramid_grids", "scan_image", "detect_image", "apply_deltas", "box_deltas"]
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,34 @@ def _add(timings, key, t0):
     return time.perf_counter()
 
 
+def pyramid_grids(image, hog, templates, scale_step=1.2, upsample=1.0, timings=None):
+    """Yield ``(scale, sy, sx, grid)`` for every pyramid level the scan of ``templates`` makes.
+
+    Each level is padded with ``max(context)`` cells of replicated border, so a
+    window's context margin may extend past the image: objects at the border,
+    or as large as the image, can still be framed. Window ``(r, c)`` of the grid
+    frames the object box ``window_boxes(r - pad, c - pad, ..., margin=context)``.
+    """
+    t0 = time.perf_counter()
+    image = hog.prepare(image)
+    cell = hog.cell_size
+    pad = max(t.context for t in templates)
+    inner = [((t.window_cells[0] - 2 * pad) * cell, (t.window_cells[1] - 2 * pad) * cell) for t in templates]
+    smallest = (max(1, min(w[0] for w in inner)), max(1, min(w[1] for w in inner)))
+    lo = min(t.scale_range[0] for t in templates)
+    hi = max(t.scale_range[1] for t in templates)
+    scales = level_scales(image.shape, smallest, scale_step, upsample, lo, hi)
+    t0 = _add(timings, "pyramid", t0)
+    for s in scales:
+        level, sy, sx = resize_level(image, s)
+        if pad:
+            level = cv2.copyMakeBorder(level, pad * cell, pad * cell, pad * cell, pad * cell, cv2.BORDER_REPLICATE)
+        t0 = _add(timings, "pyramid", t0)
+        grid = hog.grid(level)
+        t0 = _add(timings, "features", t0)
+        yield s, sy, sx, grid
+
+
 def scan_image(image, templates, hog, scale_step=1.2, upsample=1.0, floors=None, max_per_level=200,
                collect_features=False, timings=None):
     """Score every window of every template on every pyramid level of ``image``.
@@ -143,21 +172,11 @@ def scan_image(image, templates, hog, scale_step=1.2, upsample=1.0, floors=None,
     Candidates
     """
     t0 = time.perf_counter()
-    gray = hog.prepare(image)
-    cell = hog.cell_size
-    windows_px = [(t.window_cells[0] * cell, t.window_cells[1] * cell) for t in templates]
-    smallest = (min(w[0] for w in windows_px), min(w[1] for w in windows_px))
-    lo = min(t.scale_range[0] for t in templates)
-    hi = max(t.scale_range[1] for t in templates)
-    scales = level_scales(gray.shape, smallest, scale_step, upsample, lo, hi)
+    pad = max(t.context for t in templates)
     boxes, scores, labels, deltas = [], [], [], []
     feats = [[] for _ in templates] if collect_features else None
-    t0 = _add(timings, "pyramid", t0)
-    for s in scales:
-        level, sy, sx = resize_level(gray, s)
-        t0 = _add(timings, "pyramid", t0)
-        grid = hog.grid(level)
-        t0 = _add(timings, "features", t0)
+    for s, sy, sx, grid in pyramid_grids(image, hog, templates, scale_step, upsample, timings):
+        t0 = time.perf_counter()
         for k, t in enumerate(templates):
             if not (t.scale_range[0] * (1 - 1e-9) <= s <= t.scale_range[1] * (1 + 1e-9)):
                 continue
@@ -172,7 +191,7 @@ def scan_image(image, templates, hog, scale_step=1.2, upsample=1.0, floors=None,
             if idx.size == 0:
                 continue
             r, c = np.divmod(idx, sc.shape[1])
-            boxes.append(window_boxes(r, c, t.window_cells, cell, sy, sx, t.context))
+            boxes.append(window_boxes(r - pad, c - pad, t.window_cells, hog.cell_size, sy, sx, t.context))
             scores.append(flat[idx].astype(np.float64))
             labels.append(np.full(idx.size, k, dtype=np.int64))
             if t.ridge is not None or collect_features:
@@ -194,7 +213,7 @@ def scan_image(image, templates, hog, scale_step=1.2, upsample=1.0, floors=None,
 
 
 def detect_image(image, templates, hog, scale_step=1.2, upsample=1.0, min_score=0.01, nms_iou=0.3,
-                 max_detections=100, refine=True, timings=None):
+                 max_detections=100, refine=True, timings=None, nms_cover=None):
     """All detections of one image: per-class NMS, ridge refinement, NMS again.
 
     Returns
@@ -211,7 +230,7 @@ def detect_image(image, templates, hog, scale_step=1.2, upsample=1.0, min_score=
     for k, t in enumerate(templates):
         sel = cand.labels == k
         probs[sel] = t.probability(cand.scores[sel])
-    keep = batched_nms(cand.boxes, probs, cand.labels, nms_iou)
+    keep = batched_nms(cand.boxes, probs, cand.labels, nms_iou, nms_cover)
     t0 = _add(timings, "nms", t0)
     windows = cand.boxes[keep]
     boxes = apply_deltas(windows, cand.deltas[keep]) if refine else windows
@@ -220,7 +239,7 @@ def detect_image(image, templates, hog, scale_step=1.2, upsample=1.0, min_score=
     keep, boxes, windows = keep[ok], boxes[ok], windows[ok]
     t0 = _add(timings, "refinement", t0)
     if refine and len(keep):  # refined boxes of one object can now overlap more: suppress again
-        again = batched_nms(boxes, probs[keep], cand.labels[keep], nms_iou)
+        again = batched_nms(boxes, probs[keep], cand.labels[keep], nms_iou, nms_cover)
         keep, boxes, windows = keep[again], boxes[again], windows[again]
         t0 = _add(timings, "nms", t0)
     keep, boxes, windows = keep[:max_detections], boxes[:max_detections], windows[:max_detections]

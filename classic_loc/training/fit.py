@@ -14,8 +14,7 @@ from sklearn.svm import LinearSVC
 from ..boxes import box_area, box_iou
 from ..pyramid import scale_range
 from ..scan import Template, detect_image, scan_image
-from .samples import (choose_window, gray_image, positive_features, random_negatives, reachability,
-                      regression_samples, warp_features)
+from .samples import choose_window, image_samples, reachability, training_image
 
 __all__ = ["train_templates"]
 
@@ -61,6 +60,11 @@ def _fit_svm(pos, neg, C, seed):
     return svm.coef_[0].astype(np.float32), float(svm.intercept_[0])
 
 
+def _usable(rec):
+    """Boxes that can be positives: not VOC difficult, not COCO crowd."""
+    return ~(rec.difficult | rec.crowd)
+
+
 class _Task:
     """Per-image work, picklable for joblib processes."""
 
@@ -71,31 +75,19 @@ class _Task:
 class _Initial(_Task):
     def __call__(self, i):
         rec, p = self.dataset[i], self.p
-        gray = gray_image(self.dataset, i, p["hog"])
-        rng = np.random.default_rng([p["seed"], i])
-        pos, neg, reg = [], [], []
-        for k, wc in enumerate(self.windows):
-            mine = rec.labels == k
-            boxes = rec.boxes[mine]
-            ctx = p["context"]
-            pos.append(positive_features(gray, boxes, wc, p["hog"], rng, p["n_jitter"], flip=p["flip"], context=ctx)
-                       if len(boxes) else None)
-            reg.append(regression_samples(gray, boxes, wc, p["hog"], rng, context=ctx) if len(boxes) else None)
-            others = rec.boxes[~mine]  # other classes' objects, warped onto this window: hard negatives
-            n_rand = p["negatives_per_image"]
-            feats = [random_negatives(gray, boxes, wc, p["hog"], rng, n_rand, p["scale_step"], p["upsample"],
-                                      self.ranges[k], p["neg_iou"], ctx)]
-            if len(others):
-                feats.append(warp_features(gray, others, wc, p["hog"], context=ctx))
-            neg.append(np.concatenate(feats))
-        return pos, neg, reg
+        image = training_image(self.dataset, i, p["hog"])
+        n_k = len(self.windows)
+        positives = [rec.boxes[(rec.labels == k) & _usable(rec)] for k in range(n_k)]  # no difficult or crowd
+        avoid = [rec.boxes[rec.labels == k] for k in range(n_k)]  # ... which are no negatives either
+        return image_samples(image, positives, avoid, self.windows, p["hog"], p, self.ranges,
+                             np.random.default_rng([p["seed"], i]))
 
 
 class _Mine(_Task):
     def __call__(self, i):
         rec, p = self.dataset[i], self.p
         floors = [-1.0] * len(self.templates)  # inside the SVM margin
-        cand = scan_image(gray_image(self.dataset, i, p["hog"]), self.templates, p["hog"], p["scale_step"], p["upsample"],
+        cand = scan_image(training_image(self.dataset, i, p["hog"]), self.templates, p["hog"], p["scale_step"], p["upsample"],
                           floors, max_per_level=50, collect_features=True)
         out = []
         for k in range(len(self.templates)):
@@ -113,7 +105,7 @@ class _Mine(_Task):
 class _Calib(_Task):
     def __call__(self, i):
         rec, p = self.dataset[i], self.p
-        gray = gray_image(self.dataset, i, p["hog"])
+        gray = training_image(self.dataset, i, p["hog"])
         cand = scan_image(gray, self.templates, p["hog"], p["scale_step"], p["upsample"],
                           [-2.0] * len(self.templates), max_per_level=50)
         rows = []
@@ -128,9 +120,25 @@ class _Calib(_Task):
 class _Detect(_Task):
     def __call__(self, i):
         p = self.p
-        gray = gray_image(self.dataset, i, p["hog"])
+        gray = training_image(self.dataset, i, p["hog"])
         return detect_image(gray, self.templates, p["hog"], p["scale_step"], p["upsample"], p["min_score"],
-                            p["nms_iou"])
+                            p["nms_iou"], nms_cover=p["nms_cover"])
+
+
+def _max_cover(dataset):
+    """The largest share of a training box's area inside another box of its class (0 without pairs)."""
+    best = 0.0
+    for r in dataset:
+        for k in np.unique(r.labels):
+            b = r.boxes[(r.labels == k) & _usable(r)]
+            if len(b) < 2:
+                continue
+            lt = np.maximum(b[:, None, :2], b[None, :, :2])
+            rb = np.minimum(b[:, None, 2:], b[None, :, 2:])
+            inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
+            np.fill_diagonal(inter, 0)
+            best = max(best, float((inter / box_area(b)[:, None]).max()))
+    return best
 
 
 def _platt(scores, labels):
@@ -163,10 +171,12 @@ def train_templates(dataset, p, verbose=False):
     rng = np.random.default_rng(p["seed"])
     hog = p["hog"]
     n_k = len(dataset.classes)
-    all_boxes = [np.concatenate([r.boxes[r.labels == k] for r in dataset] + [np.zeros((0, 4))]) for k in range(n_k)]
+    all_boxes = [np.concatenate([r.boxes[(r.labels == k) & _usable(r)] for r in dataset] + [np.zeros((0, 4))])
+                 for k in range(n_k)]
     for k, b in enumerate(all_boxes):
         if len(b) == 0:
-            raise ValueError(f"class {dataset.classes[k]!r} has no training box; remove it from the class list")
+            raise ValueError(f"class {dataset.classes[k]!r} has no training box (difficult and crowd boxes do not "
+                             "count); remove it from the class list")
     min_cells = hog.block_size + 1
     windows = [tuple(p["window_cells"]) if p["window_cells"] else choose_window(b, p["window_area"], min_cells, p["context"])
                for b in all_boxes]
@@ -185,7 +195,7 @@ def train_templates(dataset, p, verbose=False):
     for k, name in enumerate(dataset.classes):
         rows = []
         for r in dataset:
-            b = r.boxes[r.labels == k]
+            b = r.boxes[(r.labels == k) & _usable(r)]
             if len(b):
                 best = reachability((r.height, r.width), b, windows[k], hog, p["scale_step"], p["upsample"], ranges[k],
                                     p["context"])
@@ -204,17 +214,27 @@ def train_templates(dataset, p, verbose=False):
                           f"window {windows[k][1] * hog.cell_size}x{windows[k][0] * hog.cell_size} px)")
     report["unreachable_boxes"] = unreachable
 
+    # suppression of boxes covered by a better one: no pair of training boxes may be suppressed so
+    if p["nms_cover"] == "auto":
+        p = dict(p, nms_cover=min(1.0, max(0.7, _max_cover(dataset) + 0.1)))
+    report["nms_cover"] = p["nms_cover"]
+
     # images for fitting and held-out images for calibration and the presence threshold
     order = rng.permutation(len(dataset))
     n_cal = int(round(p["calibration_fraction"] * len(dataset))) if len(dataset) >= 10 else 0
     cal_idx, fit_idx = np.sort(order[:n_cal]), np.sort(order[n_cal:])
 
     # 1. positives, random negatives, box-regression samples
+    p = dict(p, random_negatives_per_image=max(1, int(math.ceil(p["n_random_negatives"] / max(len(fit_idx), 1)))))
     init = _parallel(p["n_jobs"], _Initial(dataset, p, windows=windows, ranges=ranges), fit_idx,
                      "positives and negatives", verbose)
-    pos = [np.concatenate([x[0][k] for x in init if x[0][k] is not None]) for k in range(n_k)]
+    pos = [np.concatenate([x[0][k] for x in init]) for k in range(n_k)]
     neg = [np.concatenate([x[1][k] for x in init]) for k in range(n_k)]
-    reg = [[x[2][k] for x in init if x[2][k] is not None] for k in range(n_k)]
+    reg = [[x[2][k] for x in init] for k in range(n_k)]
+    for k, name in enumerate(dataset.classes):
+        if len(pos[k]) == 0:
+            raise ValueError(f"no scan window reaches a {name!r} box with IoU >= {p['pos_iou']}: lower pos_iou, "
+                             "set window_cells or upsample (see the unreachable boxes report)")
     del init
     _log(verbose, "  positives " + ", ".join(f"{c} {len(x)}" for c, x in zip(dataset.classes, pos))
          + "; negatives " + ", ".join(f"{len(x)}" for x in neg))
@@ -284,4 +304,4 @@ def train_templates(dataset, p, verbose=False):
     report["heldout_mean_iou_before_refinement"] = float(np.mean(before)) if before else None
     report["heldout_mean_iou_after_refinement"] = float(np.mean(after)) if after else None
     report["train_seconds"] = time.perf_counter() - t_start
-    return templates, presence, report
+    return templates, presence, p["nms_cover"], report

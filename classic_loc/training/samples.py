@@ -1,23 +1,23 @@
-"""Training windows: window shapes, positives, negatives, box-regression samples, reachability.
+"""Training windows, taken from the scan itself: window shapes, positives, negatives, regression samples.
 
-Window features come from the same :class:`~classic_loc.scan.HogParams` the
-scan uses. A positive is the object's box warped onto the window with one cell
-of image context around it, so that its border blocks see the same gradients
-as in the scan, where the whole image supplies them.
+Every training window is a window of the scan: the image's pyramid levels
+and HOG grids are made exactly as at prediction (:func:`classic_loc.scan.pyramid_grids`), and
+windows are sliced from them. So positives carry the same position and scale
+quantisation the detector meets at test time (the scan never places a window
+exactly on an object), and the box regressor learns from the very offsets it
+will have to correct.
 """
 
 import math
 
-import cv2
 import numpy as np
 
 from ..boxes import box_iou
 from ..features.hog import window_view
-from ..pyramid import level_scales, resize_level, window_boxes
-from ..scan import box_deltas
+from ..pyramid import level_scales, window_boxes
+from ..scan import Template, box_deltas, pyramid_grids
 
-__all__ = ["choose_window", "warp_features", "positive_features", "regression_samples", "random_negatives",
-           "reachability"]
+__all__ = ["choose_window", "image_samples", "reachability", "training_image"]
 
 
 def choose_window(boxes, window_area, min_cells, context=0):
@@ -33,155 +33,9 @@ def choose_window(boxes, window_area, min_cells, context=0):
     return rows + 2 * context, cols + 2 * context
 
 
-def warp_features(gray, boxes, window_cells, hog, flip=False, context=0):
-    """Feature vectors of object ``boxes`` (N, 4) of ``gray``, each warped onto the window.
-
-    The box fills the window's inner region (``context`` cells in from each
-    side). Returns (N, D) float32: the window's blocks of the HOG grid of a
-    patch with one more cell of image around the window, so that the border
-    blocks see the same gradients as in the scan.
-    """
-    rows, cols = window_cells
-    cell = hog.cell_size
-    m = 1  # image around the window, in cells
-    out_w, out_h = (cols + 2 * m) * cell, (rows + 2 * m) * cell
-    wb_r, wb_c = rows - hog.block_size + 1, cols - hog.block_size + 1
-    feats = np.empty((len(boxes), hog.window_dim(window_cells)), np.float32)
-    for i, (x1, y1, x2, y2) in enumerate(boxes):
-        sx, sy = (cols - 2 * context) * cell / (x2 - x1), (rows - 2 * context) * cell / (y2 - y1)
-        # crop the region around the window (with replicated borders), then resize it onto the patch
-        cx1, cy1 = x1 - (m + context) * cell / sx, y1 - (m + context) * cell / sy
-        cx2, cy2 = x2 + (m + context) * cell / sx, y2 + (m + context) * cell / sy
-        ix1, iy1, ix2, iy2 = int(math.floor(cx1)), int(math.floor(cy1)), int(math.ceil(cx2)), int(math.ceil(cy2))
-        pad = max(0, -ix1, -iy1, ix2 - gray.shape[1], iy2 - gray.shape[0])
-        src = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE) if pad else gray
-        crop = src[iy1 + pad:iy2 + pad, ix1 + pad:ix2 + pad]
-        # area-average first when shrinking (as the pyramid does), then place the float region exactly
-        ax, ay = out_w / (cx2 - cx1), out_h / (cy2 - cy1)
-        fx = fy = 1.0
-        if ax < 1 or ay < 1:
-            small = (max(1, int(round(crop.shape[1] * min(ax, 1)))), max(1, int(round(crop.shape[0] * min(ay, 1)))))
-            fx, fy = crop.shape[1] / small[0], crop.shape[0] / small[1]
-            crop = cv2.resize(crop, small, interpolation=cv2.INTER_AREA)
-        mat = np.array([[ax * fx, 0, (ix1 - cx1) * ax], [0, ay * fy, (iy1 - cy1) * ay]], np.float64)
-        patch = cv2.warpAffine(crop, mat, (out_w, out_h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        if flip:
-            patch = patch[:, ::-1]
-        grid = hog.grid(np.ascontiguousarray(patch))
-        feats[i] = grid[m:m + wb_r, m:m + wb_c].ravel()
-    return feats
-
-
-def _jitter(boxes, rng, amount):
-    """Boxes shifted and scaled by up to ``amount`` of their size."""
-    w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
-    d = rng.uniform(-amount, amount, (len(boxes), 4))
-    cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2 + d[:, 0] * w, (boxes[:, 1] + boxes[:, 3]) / 2 + d[:, 1] * h
-    w, h = w * np.exp(d[:, 2]), h * np.exp(d[:, 3])
-    return np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
-
-
-def canonical_windows(boxes, window_cells, context=0):
-    """For each box, the box of the window's inner aspect, same area and centre: what the scan can best place on it."""
-    aspect = (window_cells[1] - 2 * context) / (window_cells[0] - 2 * context)
-    w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
-    size = np.sqrt(w * h)
-    pw, ph = size * math.sqrt(aspect), size / math.sqrt(aspect)
-    cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
-    return np.stack([cx - pw / 2, cy - ph / 2, cx + pw / 2, cy + ph / 2], axis=1)
-
-
-def positive_features(gray, boxes, window_cells, hog, rng, n_jitter=0, jitter=0.04, flip=True, context=0):
-    """Positives of one image: each box's canonical window, ``n_jitter`` jittered copies, and mirror images.
-
-    The window keeps the template's aspect ratio (the box is not squashed onto
-    it), as the scan sees the object; the ridge regressor learns the rest.
-    """
-    boxes = canonical_windows(boxes, window_cells, context)
-    sets = [boxes] + [_jitter(boxes, rng, jitter) for _ in range(n_jitter)]
-    all_boxes = np.concatenate(sets)
-    feats = [warp_features(gray, all_boxes, window_cells, hog, context=context)]
-    if flip:
-        feats.append(warp_features(gray, all_boxes, window_cells, hog, flip=True, context=context))
-    return np.concatenate(feats)
-
-
-def regression_samples(gray, boxes, window_cells, hog, rng, n_per_box=8, min_iou=0.5, context=0):
-    """Windows near each box (IoU >= ``min_iou``, the window's aspect), their features and target offsets.
-
-    Proposals have the template's aspect ratio, like scanned windows, and are
-    scattered around the box by up to about a pyramid step in scale and a few
-    cells in position.
-    """
-    feats, targets = [], []
-    for box, canon in zip(boxes, canonical_windows(boxes, window_cells, context)):
-        pw0, ph0 = canon[2] - canon[0], canon[3] - canon[1]
-        s = np.exp(rng.uniform(-0.25, 0.25, 3 * n_per_box))
-        pw, ph = pw0 * s, ph0 * s
-        cx = (box[0] + box[2]) / 2 + rng.uniform(-0.2, 0.2, len(s)) * pw
-        cy = (box[1] + box[3]) / 2 + rng.uniform(-0.2, 0.2, len(s)) * ph
-        props = np.stack([cx - pw / 2, cy - ph / 2, cx + pw / 2, cy + ph / 2], axis=1)
-        ok = box_iou(props, box[None])[:, 0] >= min_iou
-        props = props[ok][:n_per_box]
-        if len(props) == 0:
-            continue
-        feats.append(warp_features(gray, props, window_cells, hog, context=context))
-        targets.append(box_deltas(props, np.repeat(box[None], len(props), axis=0)))
-    if not feats:
-        return np.zeros((0, hog.window_dim(window_cells)), np.float32), np.zeros((0, 4))
-    return np.concatenate(feats), np.concatenate(targets)
-
-
-def random_negatives(gray, avoid, window_cells, hog, rng, n, scale_step, upsample, scale_range, neg_iou, context=0):
-    """Up to ``n`` random scan windows of the pyramid whose IoU with every box in ``avoid`` is < ``neg_iou``."""
-    cell = hog.cell_size
-    window_px = (window_cells[0] * cell, window_cells[1] * cell)
-    scales = level_scales(gray.shape, window_px, scale_step, upsample, *scale_range)
-    if not scales or n <= 0:
-        return np.zeros((0, hog.window_dim(window_cells)), np.float32)
-    picks = rng.choice(len(scales), size=min(len(scales), max(1, n // 4)), replace=False)
-    per_level = int(math.ceil(n / len(picks)))
-    out = []
-    for li in picks:
-        level, sy, sx = resize_level(gray, scales[li])
-        grid = hog.grid(level)
-        view = window_view(grid, window_cells)
-        if view.shape[0] == 0 or view.shape[1] == 0:
-            continue
-        r = rng.integers(0, view.shape[0], 4 * per_level)
-        c = rng.integers(0, view.shape[1], 4 * per_level)
-        boxes = window_boxes(r, c, window_cells, cell, sy, sx, context)
-        ok = np.ones(len(r), bool) if len(avoid) == 0 else box_iou(boxes, avoid).max(axis=1) < neg_iou
-        r, c = r[ok][:per_level], c[ok][:per_level]
-        if len(r):
-            out.append(np.ascontiguousarray(view[r, c].reshape(len(r), -1)))
-    return np.concatenate(out)[:n] if out else np.zeros((0, hog.window_dim(window_cells)), np.float32)
-
-
-def reachability(image_shape, boxes, window_cells, hog, scale_step, upsample, scale_range, context=0):
-    """Best IoU any scan window of the template can reach with each box (N,), from the grid geometry alone."""
-    cell = hog.cell_size
-    rows, cols = image_shape[:2]
-    window_px = (window_cells[0] * cell, window_cells[1] * cell)
-    best = np.zeros(len(boxes))
-    for s in level_scales(image_shape, window_px, scale_step, upsample, *scale_range):
-        nr, nc = int(round(rows * s)), int(round(cols * s))
-        sy, sx = nr / rows, nc / cols
-        n_pos_r = nr // cell - window_cells[0] + 1
-        n_pos_c = nc // cell - window_cells[1] + 1
-        if n_pos_r <= 0 or n_pos_c <= 0:
-            continue
-        # the nearest window positions to each box's top-left corner (2 x 2 candidates per box)
-        r0 = np.floor(boxes[:, 1] * sy / cell) - context
-        c0 = np.floor(boxes[:, 0] * sx / cell) - context
-        for dr in (0, 1):
-            for dc in (0, 1):
-                r = np.clip(r0 + dr, 0, n_pos_r - 1)
-                c = np.clip(c0 + dc, 0, n_pos_c - 1)
-                win = window_boxes(r, c, window_cells, cell, sy, sx, context)
-                iou = _paired_iou(win, boxes)
-                best = np.maximum(best, iou)
-    return best
+def training_image(dataset, i, hog):
+    """Image ``i`` of ``dataset`` as the features see it (gray, or RGB for colour HOG)."""
+    return hog.prepare(dataset.image(i))
 
 
 def _paired_iou(a, b):
@@ -189,10 +43,126 @@ def _paired_iou(a, b):
     rb = np.minimum(a[:, 2:], b[:, 2:])
     wh = np.clip(rb - lt, 0, None)
     inter = wh[:, 0] * wh[:, 1]
-    area = lambda x: (x[:, 2] - x[:, 0]) * (x[:, 3] - x[:, 1])  # noqa: E731
-    return inter / (area(a) + area(b) - inter)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return inter / (area_a + area_b - inter)
 
 
-def gray_image(dataset, i, hog):
-    """Image ``i`` of ``dataset`` as the features see it (gray, or RGB for colour HOG)."""
-    return hog.prepare(dataset.image(i))
+def _windows_near(boxes, window_cells, cell, sy, sx, n_pos, context, radius=2):
+    """Window positions around each box at one level (padded by ``context`` cells, see ``pyramid_grids``).
+
+    Returns ``(box_index, r, c, window_object_boxes)`` for the ``(2 * radius + 1)**2``
+    grid positions nearest each box's top-left corner that lie on the level.
+    """
+    if len(boxes) == 0:
+        return np.zeros(0, int), np.zeros(0, int), np.zeros(0, int), np.zeros((0, 4))
+    offs = np.arange(-radius, radius + 1)
+    r0 = np.round(boxes[:, 1] * sy / cell).astype(int)  # the padding cancels the context margin
+    c0 = np.round(boxes[:, 0] * sx / cell).astype(int)
+    bi = np.repeat(np.arange(len(boxes)), len(offs) ** 2)
+    r = (r0[:, None, None] + offs[None, :, None] + 0 * offs[None, None, :]).reshape(-1)
+    c = (c0[:, None, None] + 0 * offs[None, :, None] + offs[None, None, :]).reshape(-1)
+    ok = (r >= 0) & (r < n_pos[0]) & (c >= 0) & (c < n_pos[1])
+    bi, r, c = bi[ok], r[ok], c[ok]
+    return bi, r, c, window_boxes(r - context, c - context, window_cells, cell, sy, sx, context)
+
+
+def _mirror(boxes, width):
+    return np.stack([width - boxes[:, 2], boxes[:, 1], width - boxes[:, 0], boxes[:, 3]], axis=1)
+
+
+def image_samples(image, positives, avoid, windows, hog, p, ranges, rng):
+    """Training windows of one image for every class.
+
+    Parameters
+    ----------
+    image : ndarray, as the features see it
+    positives : list of (N_k, 4) boxes per class that may be positives (not difficult or crowd)
+    avoid : list of (M_k, 4) boxes per class no negative of that class may overlap (all of its boxes)
+    windows : list of window shapes (rows, cols) in cells, per class
+    hog : HogParams
+    p : dict of settings (``scale_step``, ``upsample``, ``context``, ``pos_iou``, ``neg_iou``,
+        ``flip``, ``random_negatives_per_image``)
+    ranges : list of (lo, hi) scale ranges per class
+    rng : numpy Generator
+
+    Returns
+    -------
+    pos, neg : lists of (n, D_k) float32 arrays per class
+    reg : list of (features (n, D_k), deltas (n, 4)) per class, windows with IoU >= 0.5
+    """
+    n_k, cell, ctx = len(windows), hog.cell_size, p["context"]
+    geometry = [Template(w, None, scale_range=r, context=ctx) for w, r in zip(windows, ranges)]
+    pos = [[] for _ in range(n_k)]
+    neg = [[] for _ in range(n_k)]
+    reg_x = [[] for _ in range(n_k)]
+    reg_y = [[] for _ in range(n_k)]
+    width = image.shape[1]
+    levels = list(pyramid_grids(image, hog, geometry, p["scale_step"], p["upsample"]))
+    n_rand = p["random_negatives_per_image"]
+    for flipped in ((False, True) if p["flip"] else (False,)):
+        if flipped:
+            levels = list(pyramid_grids(np.ascontiguousarray(image[:, ::-1]), hog, geometry, p["scale_step"],
+                                        p["upsample"]))
+        boxes = [_mirror(b, width) if flipped else b for b in positives]
+        for s, sy, sx, grid in levels:
+            for k, wc in enumerate(windows):
+                if not (ranges[k][0] * (1 - 1e-9) <= s <= ranges[k][1] * (1 + 1e-9)):
+                    continue
+                view = window_view(grid, wc)
+                n_pos = view.shape[:2]
+                if n_pos[0] == 0 or n_pos[1] == 0:
+                    continue
+                # positives and regression samples: scan windows on this class's objects
+                bi, r, c, wb = _windows_near(boxes[k], wc, cell, sy, sx, n_pos, ctx)
+                if len(bi):
+                    iou = _paired_iou(wb, boxes[k][bi])
+                    feats = view[r, c].reshape(len(r), -1)
+                    keep = iou >= p["pos_iou"]
+                    pos[k].append(np.ascontiguousarray(feats[keep]))
+                    near = iou >= 0.5
+                    reg_x[k].append(np.ascontiguousarray(feats[near]))
+                    reg_y[k].append(box_deltas(wb[near], boxes[k][bi[near]]))
+                if flipped:
+                    continue
+                # negatives: windows on other classes' objects, and random windows
+                for j in range(n_k):
+                    if j == k or len(positives[j]) == 0:
+                        continue
+                    bj, r, c, wb = _windows_near(positives[j], wc, cell, sy, sx, n_pos, ctx, radius=1)
+                    ok = _paired_iou(wb, positives[j][bj]) >= 0.5
+                    if len(avoid[k]):
+                        ok &= box_iou(wb, avoid[k]).max(axis=1) < p["neg_iou"]
+                    if ok.any():
+                        neg[k].append(np.ascontiguousarray(view[r[ok], c[ok]].reshape(int(ok.sum()), -1)))
+                n = max(1, int(round(n_rand / len(levels))))
+                r = rng.integers(0, n_pos[0], 3 * n)
+                c = rng.integers(0, n_pos[1], 3 * n)
+                wb = window_boxes(r - ctx, c - ctx, wc, cell, sy, sx, ctx)
+                ok = np.ones(len(r), bool) if len(avoid[k]) == 0 else box_iou(wb, avoid[k]).max(axis=1) < p["neg_iou"]
+                r, c = r[ok][:n], c[ok][:n]
+                if len(r):
+                    neg[k].append(np.ascontiguousarray(view[r, c].reshape(len(r), -1)))
+
+    def stack(parts, k):
+        return np.concatenate(parts) if parts else np.zeros((0, hog.window_dim(windows[k])), np.float32)
+
+    return ([stack(pos[k], k) for k in range(n_k)], [stack(neg[k], k) for k in range(n_k)],
+            [(stack(reg_x[k], k), np.concatenate(reg_y[k]) if reg_y[k] else np.zeros((0, 4))) for k in range(n_k)])
+
+
+def reachability(image_shape, boxes, window_cells, hog, scale_step, upsample, scale_range, context=0):
+    """Best IoU any scan window of the template can reach with each box (N,), from the grid geometry alone."""
+    cell = hog.cell_size
+    rows, cols = image_shape[:2]
+    inner_px = ((window_cells[0] - 2 * context) * cell, (window_cells[1] - 2 * context) * cell)
+    best = np.zeros(len(boxes))
+    for s in level_scales(image_shape, inner_px, scale_step, upsample, *scale_range):
+        nr, nc = int(round(rows * s)), int(round(cols * s))
+        n_pos = (nr // cell + 2 * context - window_cells[0] + 1, nc // cell + 2 * context - window_cells[1] + 1)
+        if n_pos[0] <= 0 or n_pos[1] <= 0:
+            continue
+        bi, r, c, wb = _windows_near(boxes, window_cells, cell, nr / rows, nc / cols, n_pos, context)
+        if len(bi):
+            np.maximum.at(best, bi, _paired_iou(wb, boxes[bi]))
+    return best
