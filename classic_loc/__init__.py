@@ -1,25 +1,45 @@
 """classic_loc: the classical object localization baseline.
 
-HOG and Haar-like features over sliding windows on an image pyramid, a linear
-SVM per class with hard-negative mining, ridge box refinement and
+HOG features over sliding windows on an image pyramid, a linear SVM per class
+with hard-negative mining, score calibration, ridge box refinement and
 non-maximum suppression; and the evaluator it shares with CNN models.
 
 Reading order: :mod:`classic_loc.boxes` (the one box convention),
 :mod:`classic_loc.datasets` (formats in, one Dataset type out),
-:mod:`classic_loc.evaluate` (the shared metrics), :mod:`classic_loc.cli`.
+:mod:`classic_loc.evaluate` (the shared metrics), :mod:`classic_loc.localizer`
+(the estimator) with :mod:`classic_loc.pyramid`, :mod:`classic_loc.features`,
+:mod:`classic_loc.scan` (prediction) and :mod:`classic_loc.training` (fit only),
+:mod:`classic_loc.model_io` (the model file), :mod:`classic_loc.workflow` and
+:mod:`classic_loc.cli` (the command line).
+
+The names below are imported on first use (PEP 562), so ``import classic_loc``
+is cheap and the command line can configure threads before numpy loads.
 """
+
+import importlib
 
 __version__ = "0.1.0"
 
-from .boxes import batched_nms, box_area, box_convert, box_iou, clip_boxes, nms
-from .datasets import Dataset, ImageRecord, load_dataset, write_coco, write_voc
-from .errors import DataError, DataWarning, ModelFileError
-from .evaluate import evaluate, read_predictions
+_EXPORTS = {
+    "box_convert": "boxes", "box_iou": "boxes", "box_area": "boxes", "clip_boxes": "boxes", "nms": "boxes",
+    "batched_nms": "boxes",
+    "Dataset": "datasets", "ImageRecord": "datasets", "load_dataset": "datasets", "write_coco": "datasets",
+    "write_voc": "datasets",
+    "evaluate": "evaluate", "read_predictions": "evaluate",
+    "Localizer": "localizer", "Detections": "localizer", "Prediction": "localizer",
+    "DataError": "errors", "DataWarning": "errors", "ModelFileError": "errors",
+}
 
-__all__ = [
-    "__version__",
-    "box_convert", "box_iou", "box_area", "clip_boxes", "nms", "batched_nms",
-    "Dataset", "ImageRecord", "load_dataset", "write_coco", "write_voc",
-    "evaluate", "read_predictions",
-    "DataError", "DataWarning", "ModelFileError",
-]
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'classic_loc' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

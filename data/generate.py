@@ -47,7 +47,7 @@ except ImportError:  # run as ``python data/generate.py`` from a checkout withou
 __all__ = ["generate", "CLASSES", "DEMO_VERSION", "DEMO_IMAGES", "DEMO_SEED"]
 
 #: Bump when the generator's output changes: the cache folder is ``demo-v<DEMO_VERSION>``.
-DEMO_VERSION = 1
+DEMO_VERSION = 2
 #: Size and seed of the cached demo data set (see :func:`classic_loc._demo.demo_path`).
 DEMO_IMAGES = 360
 DEMO_SEED = 0
@@ -57,7 +57,7 @@ CLASSES = ("ring", "triangle", "cross")
 TEST_FRACTION = 0.3
 EMPTY_FRACTION = 0.15
 JPEG_QUALITY = 90
-MIN_SIZE, MAX_SIZE = 28, 100  # shape size before rotation: boxes of about 26 to 115 pixels
+MIN_SIZE, MAX_SIZE = 44, 120  # shape size before rotation: boxes of about 42 to 135 pixels
 # sample photos of the scikit-image wheel (no download needed)
 BACKGROUNDS = ("astronaut", "camera", "coffee", "chelsea", "coins", "moon", "page", "text", "rocket",
                "brick", "grass", "gravel", "clock", "hubble_deep_field", "immunohistochemistry", "cell",
@@ -353,10 +353,12 @@ def _render_image(rng, n_objects):
 
     # the objects
     objects = []  # [label, visible alpha (full image), box of the drawn mask]
-    for _ in range(n_objects):
+    main_size = np.exp(rng.uniform(np.log(MIN_SIZE), np.log(MAX_SIZE)))
+    for k in range(n_objects):
         label = int(rng.integers(len(CLASSES)))
         for _attempt in range(40):
-            size = np.exp(rng.uniform(np.log(MIN_SIZE), np.log(MAX_SIZE)))
+            # one clear main object; any others are clearly smaller, so "the main object" is well defined
+            size = main_size if k == 0 else max(0.8 * MIN_SIZE, main_size * rng.uniform(0.45, 0.7))
             aspect = np.exp(rng.uniform(-0.18, 0.18))
             angle = np.deg2rad(rng.uniform(-14, 14))
             y0, x0, alpha = _place(rng, lambda: _class_shape(label, rng), size, aspect, angle, rows, cols)
@@ -430,7 +432,7 @@ def _plan(n_images, seed):
     n_test = int(round(TEST_FRACTION * n_images))
     split = np.array(["train"] * n_images, dtype=object)
     split[order[:n_test]] = "test"
-    n_objects = rng.choice([1, 2, 3], size=n_images, p=[0.4, 0.35, 0.25])
+    n_objects = rng.choice([1, 2, 3], size=n_images, p=[0.5, 0.35, 0.15])
     for part in (order[:n_test], order[n_test:]):
         n_empty = int(round(EMPTY_FRACTION * len(part)))
         if len(part) >= 2 and n_empty == 0:

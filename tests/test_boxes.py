@@ -89,3 +89,37 @@ def test_batched_nms_is_per_class_and_matches_reference():
     same = [[0, 0, 10, 10], [0, 0, 10, 10]]
     assert batched_nms(same, [0.9, 0.8], [0, 1], 0.5).tolist() == [0, 1]
     assert batched_nms(same, [0.9, 0.8], [1, 1], 0.5).tolist() == [0]
+
+
+def _slow_nms_cover(boxes, scores, t, cover):
+    order = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
+    keep = []
+    for i in order:
+        ok = True
+        for j in keep:
+            x1, y1 = max(boxes[i][0], boxes[j][0]), max(boxes[i][1], boxes[j][1])
+            x2, y2 = min(boxes[i][2], boxes[j][2]), min(boxes[i][3], boxes[j][3])
+            inter = max(0.0, x2 - x1) * max(0.0, y2 - y1)
+            own = (boxes[i][2] - boxes[i][0]) * (boxes[i][3] - boxes[i][1])
+            if box_iou(boxes[i:i + 1], boxes[j:j + 1])[0, 0] > t or inter / own > cover:
+                ok = False
+        if ok:
+            keep.append(i)
+    return keep
+
+
+def test_nms_cover_threshold_boundary_and_reference():
+    whole, part = [0, 0, 10, 20], [2, 2, 6, 12]  # the part lies inside the whole: covered fraction 1, IoU 0.2
+    assert nms([whole, part], [0.9, 0.8], 0.5).tolist() == [0, 1]
+    assert nms([whole, part], [0.9, 0.8], 0.5, cover_threshold=0.7).tolist() == [0]
+    assert nms([whole, part], [0.8, 0.9], 0.5, cover_threshold=0.7).tolist() == [1, 0]  # only a lower box is dropped
+    half = [5, 0, 15, 20]  # half of it inside the whole: covered fraction exactly 0.5
+    assert nms([whole, half], [0.9, 0.8], 0.9, cover_threshold=0.5).tolist() == [0, 1]  # not > 0.5: kept
+    assert nms([whole, half], [0.9, 0.8], 0.9, cover_threshold=0.4999).tolist() == [0]
+    rng = np.random.default_rng(2)
+    for _ in range(100):
+        n = int(rng.integers(0, 30))
+        xy = rng.uniform(0, 40, (n, 2))
+        boxes = np.round(np.concatenate([xy, xy + rng.uniform(1, 30, (n, 2))], axis=1))
+        scores = np.round(rng.random(n), 2)
+        assert nms(boxes, scores, 0.5, 0.6).tolist() == _slow_nms_cover(boxes, scores, 0.5, 0.6)

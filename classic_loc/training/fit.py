@@ -178,7 +178,7 @@ def train_templates(dataset, p, verbose=False):
             raise ValueError(f"class {dataset.classes[k]!r} has no training box (difficult and crowd boxes do not "
                              "count); remove it from the class list")
     min_cells = hog.block_size + 1
-    windows = [tuple(p["window_cells"]) if p["window_cells"] else choose_window(b, p["window_area"], min_cells, p["context"])
+    windows = [tuple(p["window_cells"]) if p["window_cells"] else choose_window(b, p["window_area"], min_cells, hog.cell_size, p["context"], p["upsample"])
                for b in all_boxes]
     ranges = []
     for k, wc in enumerate(windows):

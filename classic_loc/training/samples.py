@@ -20,17 +20,24 @@ from ..scan import Template, box_deltas, pyramid_grids
 __all__ = ["choose_window", "image_samples", "reachability", "training_image"]
 
 
-def choose_window(boxes, window_area, min_cells, context=0):
+def choose_window(boxes, window_area, min_cells, cell_size, context=0, upsample=1.0):
     """Window shape ``(rows, cols)`` in cells for boxes (N, 4).
 
     The object part has the boxes' median aspect ratio and about
-    ``window_area`` cells; ``context`` cells are added on every side.
+    ``window_area`` cells, made smaller (down to ``min_cells``) where needed so
+    that it fits the 10% smallest boxes at the pyramid's largest scale: without
+    upsampling, a window larger than an object can never frame it.
+    ``context`` cells are added on every side.
     """
     w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
     aspect = float(np.exp(np.median(np.log(w / h))))  # width / height
-    rows = max(min_cells, int(round(math.sqrt(window_area / aspect))))
-    cols = max(min_cells, int(round(rows * aspect)))
-    return rows + 2 * context, cols + 2 * context
+    rows = math.sqrt(window_area / aspect)
+    fit = min(1.0, np.percentile(h, 10) * upsample / (rows * cell_size),
+              np.percentile(w, 10) * upsample / (rows * aspect * cell_size))
+    rows *= fit
+    rows_i = max(min_cells, int(round(rows)))
+    cols_i = max(min_cells, int(round(rows * aspect)))
+    return rows_i + 2 * context, cols_i + 2 * context
 
 
 def training_image(dataset, i, hog):
