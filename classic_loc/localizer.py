@@ -22,7 +22,7 @@ from .scan import HogParams, Template, detect_image
 
 __all__ = ["Localizer", "Detections", "Prediction"]
 
-FEATURE_BACKENDS = ("hog",)
+FEATURE_BACKENDS = ("hog", "fhog")
 
 
 class NotFittedError(ValueError, AttributeError):
@@ -101,8 +101,9 @@ class Localizer:
 
     Parameters
     ----------
-    features : {"hog"}
-        Feature backend.
+    features : {"hog", "fhog"}
+        Feature backend: Dalal and Triggs' HOG (blocks of cells, skimage's
+        layout) or Felzenszwalb's HOG (31 features per cell, as dlib uses).
     cell_size, block_size, n_bins, block_norm :
         HOG settings (pixels per cell, cells per block, orientation bins,
         "L1", "L1-sqrt", "L2" or "L2-Hys").
@@ -137,8 +138,12 @@ class Localizer:
         Random negative windows per class, spread evenly over the training images.
     mining_rounds : int
         Hard-negative mining rounds.
-    max_negatives_per_image, max_negatives : int
-        Caps on the negatives mined per image and round, and in total per class.
+    max_negatives_per_image : int or "auto"
+        Negatives mined per image and round at most; "auto": enough to mine
+        about 10,000 per class and round over the training images, at least 20
+        (small data sets need more per image).
+    max_negatives : int
+        Negatives per class in total at most.
     neg_iou : float
         A window is a negative when its IoU with every box of the class is below this.
     pos_iou : float
@@ -188,7 +193,7 @@ class Localizer:
     def __init__(self, features="hog", cell_size=8, block_size=2, n_bins=9, block_norm="L2-Hys", signed=False, interpolate=False, color=False,
                  window_cells=None, window_area=48, context=1, scale_step=1.1, upsample=1.0, min_size=None, max_size=None,
                  C=0.01, flip=True, n_random_negatives=10000, mining_rounds=2,
-                 max_negatives_per_image=20, max_negatives=40000, neg_iou=0.5, pos_iou=0.6,
+                 max_negatives_per_image="auto", max_negatives=40000, neg_iou=0.5, pos_iou=0.6,
                  calibration_fraction=0.2, ridge_alpha=10.0, refine=True, nms_iou=0.3, nms_cover="auto", min_score=0.02,
                  max_detections=100, random_state=0, n_jobs=1, verbose=False):
         self.features = features
@@ -249,7 +254,8 @@ class Localizer:
 
     def _hog(self):
         return HogParams(int(self.cell_size), int(self.block_size), int(self.n_bins), str(self.block_norm),
-                         signed=bool(self.signed), interpolate=bool(self.interpolate), color=bool(self.color))
+                         signed=bool(self.signed), interpolate=bool(self.interpolate), color=bool(self.color),
+                         variant="felzenszwalb" if self.features == "fhog" else "dalal-triggs")
 
     def _check_params(self):
         if self.features not in FEATURE_BACKENDS:
@@ -397,7 +403,8 @@ class Localizer:
         hog = self._hog()
         meta = {"features": {"name": self.features, "cell_size": hog.cell_size, "block_size": hog.block_size,
                              "n_bins": hog.n_bins, "block_norm": hog.block_norm, "signed": hog.signed,
-                             "interpolate": hog.interpolate, "color": hog.color},
+                             "interpolate": hog.interpolate, "color": hog.color,
+                             "variant": hog.variant},
                 "classes": list(self.classes_), "templates": templates,
                 "presence_threshold": float(self.presence_threshold_),
                 "nms_cover": None if self.nms_cover_ is None else float(self.nms_cover_),

@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from .boxes import batched_nms, clip_boxes
+from .features.fhog import FHOG_FEATURES, fhog_grid
 from .features.hog import hog_grid, score_windows, window_view
 from .images import to_gray
 from .pyramid import level_scales, resize_level, window_boxes
@@ -25,7 +26,14 @@ __all__ = ["Template", "HogParams", "Candidates", "pyramid_grids", "scan_image",
 
 @dataclass(frozen=True)
 class HogParams:
-    """HOG settings shared by every template of a model."""
+    """HOG settings shared by every template of a model.
+
+    ``variant`` is ``"dalal-triggs"`` (:func:`~classic_loc.features.hog.hog_grid`:
+    blocks of ``block_size`` cells, ``n_bins`` orientations, ``block_norm``) or
+    ``"felzenszwalb"`` (:func:`~classic_loc.features.fhog.fhog_grid`: 31 features
+    per cell, each cell normalised by its four blocks; ``block_size``, ``n_bins``,
+    ``block_norm``, ``signed`` and ``interpolate`` do not apply).
+    """
 
     cell_size: int = 8
     block_size: int = 2
@@ -34,6 +42,12 @@ class HogParams:
     signed: bool = False
     interpolate: bool = False
     color: bool = False
+    variant: str = "dalal-triggs"
+
+    @property
+    def grid_block(self):
+        """Cells per block of the grid the scan slices (1 for Felzenszwalb's per-cell features)."""
+        return 1 if self.variant == "felzenszwalb" else self.block_size
 
     def prepare(self, image):
         """The image the features are computed on: gray, or RGB when ``color`` (per-pixel strongest channel)."""
@@ -43,10 +57,14 @@ class HogParams:
         return to_gray(image)
 
     def grid(self, image):
+        if self.variant == "felzenszwalb":
+            return fhog_grid(image, self.cell_size)
         return hog_grid(image, self.cell_size, self.block_size, self.n_bins, self.block_norm,
                         signed=self.signed, interpolate=self.interpolate)
 
     def window_dim(self, window_cells):
+        if self.variant == "felzenszwalb":
+            return window_cells[0] * window_cells[1] * FHOG_FEATURES
         b = self.block_size
         return (window_cells[0] - b + 1) * (window_cells[1] - b + 1) * b * b * self.n_bins
 

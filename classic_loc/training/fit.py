@@ -177,7 +177,7 @@ def train_templates(dataset, p, verbose=False):
         if len(b) == 0:
             raise ValueError(f"class {dataset.classes[k]!r} has no training box (difficult and crowd boxes do not "
                              "count); remove it from the class list")
-    min_cells = hog.block_size + 1
+    min_cells = hog.grid_block + 1
     windows = [tuple(p["window_cells"]) if p["window_cells"] else choose_window(b, p["window_area"], min_cells, hog.cell_size, p["context"], p["upsample"])
                for b in all_boxes]
     ranges = []
@@ -225,7 +225,10 @@ def train_templates(dataset, p, verbose=False):
     cal_idx, fit_idx = np.sort(order[:n_cal]), np.sort(order[n_cal:])
 
     # 1. positives, random negatives, box-regression samples
-    p = dict(p, random_negatives_per_image=max(1, int(math.ceil(p["n_random_negatives"] / max(len(fit_idx), 1)))))
+    per_image = lambda total: max(1, int(math.ceil(total / max(len(fit_idx), 1))))  # noqa: E731
+    mined = p["max_negatives_per_image"]
+    p = dict(p, random_negatives_per_image=per_image(p["n_random_negatives"]),
+             max_negatives_per_image=max(20, per_image(10000)) if mined == "auto" else int(mined))
     init = _parallel(p["n_jobs"], _Initial(dataset, p, windows=windows, ranges=ranges), fit_idx,
                      "positives and negatives", verbose)
     pos = [np.concatenate([x[0][k] for x in init]) for k in range(n_k)]
