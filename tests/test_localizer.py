@@ -287,3 +287,16 @@ def test_predict_path_imports_only_numpy_and_opencv(fitted, tmp_path):
             "print(','.join(bad))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == ""
+
+
+def test_fhog_backend_fits_and_round_trips(demo_small, tmp_path):
+    train, test, _ = demo_small
+    model = Localizer(features="fhog", mining_rounds=0, n_random_negatives=500).fit(train.subset(range(40)))
+    assert model.templates_[0].weights.shape == (model.templates_[0].window_cells[0]
+                                                 * model.templates_[0].window_cells[1] * 31,)
+    model.save(tmp_path / "f.npz")
+    loaded = Localizer.load(tmp_path / "f.npz")
+    assert loaded.features == "fhog"
+    a, b = model.detect(test.image(0)), loaded.detect(test.image(0))
+    np.testing.assert_array_equal(a.boxes, b.boxes)
+    np.testing.assert_array_equal(a.scores, b.scores)
