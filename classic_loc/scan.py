@@ -161,8 +161,9 @@ def pyramid_grids(image, hog, templates, scale_step=1.2, upsample=1.0, timings=N
             level = cv2.copyMakeBorder(level, pad * cell, pad * cell, pad * cell, pad * cell, cv2.BORDER_REPLICATE)
         t0 = _add(timings, "pyramid", t0)
         grid = hog.grid(level)
-        t0 = _add(timings, "features", t0)
+        _add(timings, "features", t0)
         yield s, sy, sx, grid
+        t0 = time.perf_counter()  # the caller's work between levels is not pyramid time
 
 
 def scan_image(image, templates, hog, scale_step=1.2, upsample=1.0, floors=None, max_per_level=200,

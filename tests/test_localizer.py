@@ -300,3 +300,17 @@ def test_fhog_backend_fits_and_round_trips(demo_small, tmp_path):
     a, b = model.detect(test.image(0)), loaded.detect(test.image(0))
     np.testing.assert_array_equal(a.boxes, b.boxes)
     np.testing.assert_array_equal(a.scores, b.scores)
+
+
+def test_negative_cache_drops_easy_negatives_first():
+    from classic_loc.training.fit import _negative_cache
+
+    t = Template((2, 2), np.array([1.0], np.float32), 0.0)
+    old = np.array([[-5.0], [-2.0], [0.5], [3.0]], np.float32)  # scores -5, -2 (easy), 0.5, 3 (hard)
+    new = np.array([[-0.5], [2.0]], np.float32)
+    merged, dropped = _negative_cache(old, new, t, cap=10)
+    assert dropped == 0 and merged[:, 0].tolist() == [-5, -2, 0.5, 3, -0.5, 2]
+    merged, dropped = _negative_cache(old, new, t, cap=5)  # over by one: the easiest goes
+    assert dropped == 1 and sorted(merged[:, 0].tolist()) == [-2, -0.5, 0.5, 2, 3]
+    merged, dropped = _negative_cache(old, new, t, cap=3)  # only hard ones fit: the hardest three
+    assert dropped == 3 and sorted(merged[:, 0].tolist()) == [0.5, 2, 3]

@@ -141,6 +141,27 @@ def _max_cover(dataset):
     return best
 
 
+def _negative_cache(old, new, template, cap):
+    """Old negatives plus newly mined ones, at most ``cap``: when full, the easiest go first.
+
+    As Felzenszwalb et al.'s cache: negatives the current template already puts
+    beyond the margin (score < -1) are dropped before any hard one; if still over
+    the cap, the highest-scoring (hardest) are kept. Returns (negatives, number dropped).
+    """
+    merged = np.concatenate([old, new])
+    if len(merged) <= cap:
+        return merged, 0
+    scores = merged @ template.weights + template.bias
+    hard = scores >= -1.0
+    keep = np.flatnonzero(hard)
+    if len(keep) < cap:  # room left: keep the hardest of the easy ones as well
+        easy = np.flatnonzero(~hard)
+        keep = np.concatenate([keep, easy[np.argsort(-scores[easy], kind="stable")[:cap - len(keep)]]])
+    elif len(keep) > cap:
+        keep = keep[np.argsort(-scores[keep], kind="stable")[:cap]]
+    return merged[np.sort(keep)], len(merged) - len(keep)
+
+
 def _platt(scores, labels):
     """Calibration (a, b) for one class from held-out window scores; a > 0."""
     if labels.all() or not labels.any():
@@ -252,16 +273,16 @@ def train_templates(dataset, p, verbose=False):
     for rnd in range(p["mining_rounds"]):
         mined = _parallel(p["n_jobs"], _Mine(dataset, p, templates=templates), fit_idx,
                           f"mining round {rnd + 1}", verbose)
-        added = []
-        for k in range(n_k):
+        added, dropped = [], []
+        for k, t in enumerate(templates):
             new = np.concatenate([m[k] for m in mined])
-            room = max(0, p["max_negatives"] - len(neg[k]))
-            if len(new) > room:
-                new = new[rng.choice(len(new), room, replace=False)]
-            neg[k] = np.concatenate([neg[k], new])
+            neg[k], n_dropped = _negative_cache(neg[k], new, t, p["max_negatives"])
             added.append(len(new))
-        rounds.append({"round": rnd + 1, "added": dict(zip(dataset.classes, added))})
-        _log(verbose, f"  mining round {rnd + 1}: added " + ", ".join(f"{c} {a}" for c, a in zip(dataset.classes, added)))
+            dropped.append(n_dropped)
+        rounds.append({"round": rnd + 1, "added": dict(zip(dataset.classes, added)),
+                       "dropped_easy": dict(zip(dataset.classes, dropped))})
+        _log(verbose, f"  mining round {rnd + 1}: added " + ", ".join(f"{c} {a}" for c, a in zip(dataset.classes, added))
+             + (f"; dropped {sum(dropped)} easy negatives (cache full)" if sum(dropped) else ""))
         templates = fit_all()
         if sum(added) == 0:
             break
