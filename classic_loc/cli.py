@@ -29,7 +29,7 @@ def _add_data_options(p, split_default):
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="classic-loc",
-        description="The classical HOG/Haar + linear SVM + ridge object localization baseline, "
+        description="The classical HOG + linear SVM + ridge object localization baseline, "
                     "and the evaluator it shares with CNN models.")
     parser.add_argument("--version", action="version", version=f"classic_loc {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
