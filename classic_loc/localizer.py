@@ -10,7 +10,6 @@ needs numpy and OpenCV alone.
 import inspect
 import math
 import os
-import time
 
 import numpy as np
 

@@ -11,7 +11,7 @@ from joblib import Parallel, delayed
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.svm import LinearSVC
 
-from ..boxes import box_area, box_iou
+from ..boxes import _intersection, box_area, box_iou
 from ..pyramid import scale_range
 from ..scan import Template, detect_image, scan_image
 from .samples import choose_window, image_samples, reachability, training_image
@@ -133,9 +133,7 @@ def _max_cover(dataset):
             b = r.boxes[(r.labels == k) & _usable(r)]
             if len(b) < 2:
                 continue
-            lt = np.maximum(b[:, None, :2], b[None, :, :2])
-            rb = np.minimum(b[:, None, 2:], b[None, :, 2:])
-            inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
+            inter = _intersection(b, b)
             np.fill_diagonal(inter, 0)
             best = max(best, float((inter / box_area(b)[:, None]).max()))
     return best
@@ -263,12 +261,12 @@ def train_templates(dataset, p, verbose=False):
     _log(verbose, "  positives " + ", ".join(f"{c} {len(x)}" for c, x in zip(dataset.classes, pos))
          + "; negatives " + ", ".join(f"{len(x)}" for x in neg))
 
-    def fit_all():
+    def fit_all(pos, neg):
         out = Parallel(n_jobs=min(p["n_jobs"], n_k) if p["n_jobs"] != 1 else 1)(
             delayed(_fit_svm)(pos[k], neg[k], p["C"], p["seed"]) for k in range(n_k))
         return [Template(windows[k], w, b, scale_range=ranges[k], context=p["context"]) for k, (w, b) in enumerate(out)]
 
-    templates = fit_all()
+    templates = fit_all(pos, neg)
     rounds = []
     for rnd in range(p["mining_rounds"]):
         mined = _parallel(p["n_jobs"], _Mine(dataset, p, templates=templates), fit_idx,
@@ -283,7 +281,7 @@ def train_templates(dataset, p, verbose=False):
                        "dropped_easy": dict(zip(dataset.classes, dropped))})
         _log(verbose, f"  mining round {rnd + 1}: added " + ", ".join(f"{c} {a}" for c, a in zip(dataset.classes, added))
              + (f"; dropped {sum(dropped)} easy negatives (cache full)" if sum(dropped) else ""))
-        templates = fit_all()
+        templates = fit_all(pos, neg)
         if sum(added) == 0:
             break
     report["mining_rounds"] = rounds
