@@ -4,6 +4,7 @@ scikit-learn is used here and only here (and in nothing the prediction path impo
 """
 
 import math
+import sys
 import time
 
 import numpy as np
@@ -31,7 +32,7 @@ def _log(verbose, msg):
     if verbose:
         from tqdm.auto import tqdm
 
-        tqdm.write(msg)
+        tqdm.write(msg, file=sys.stderr)
 
 
 def _parallel(n_jobs, func, items, desc, verbose):
