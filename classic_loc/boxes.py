@@ -128,6 +128,17 @@ def _intersection(a, b):
     return wh[..., 0] * wh[..., 1]
 
 
+def _paired_iou(a, b):
+    """IoU of each box of ``a`` (N, 4) with the box at the same index of ``b`` (N, 4): (N,)."""
+    lt = np.maximum(a[:, :2], b[:, :2])
+    rb = np.minimum(a[:, 2:], b[:, 2:])
+    wh = np.clip(rb - lt, 0, None)
+    inter = wh[:, 0] * wh[:, 1]
+    union = box_area(a) + box_area(b) - inter
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
+
+
 def box_iou(boxes1, boxes2):
     """Intersection over union of every pair of ``xyxy`` boxes.
 

@@ -8,6 +8,7 @@ needs numpy and OpenCV alone.
 """
 
 import inspect
+import json
 import math
 import os
 
@@ -78,11 +79,16 @@ class _ArrayDataset(Dataset):
         return _ArrayDataset([self.records[i] for i in indices], self.classes, [self._arrays[i] for i in indices])
 
 
+def _image_shaped(arr):
+    """True for an array shaped like one image: (rows, cols) or (rows, cols, 1 or 3)."""
+    return arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] in (1, 3))
+
+
 def _as_image(image):
     if isinstance(image, (str, os.PathLike)):
         return read_image(image)
     image = np.asarray(image)
-    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3)):
+    if not _image_shaped(image):
         raise ValueError(f"expected an image (rows, cols) or (rows, cols, 3), got shape {image.shape}")
     return image
 
@@ -350,8 +356,7 @@ class Localizer:
         list of Detections (one Detections when a single image is given)
         """
         self._check_is_fitted()
-        single = isinstance(images, (str, os.PathLike)) or (isinstance(images, np.ndarray) and images.ndim in (2, 3)
-                                                           and images.dtype != object and _looks_like_image(images))
+        single = isinstance(images, (str, os.PathLike)) or (isinstance(images, np.ndarray) and _image_shaped(images))
         batch = [images] if single else list(images)
         out = [self._detect_one(_as_image(img), timings)[0] for img in batch]
         return out[0] if single else out
@@ -380,8 +385,7 @@ class Localizer:
 
         self._check_is_fitted()
         preds = {rec.image_id: self._detect_one(dataset.image(i))[0] for i, rec in enumerate(dataset)}
-        return evaluate(dataset, {k: {"boxes": d.boxes, "labels": d.labels, "scores": d.scores}
-                                  for k, d in preds.items()}, iou_threshold)
+        return evaluate(dataset, preds, iou_threshold)  # the evaluator reads Detections' boxes, labels, scores
 
     # ------------------------------------------------------------ model file
     def save(self, path):
@@ -450,13 +454,7 @@ class Localizer:
         return model
 
 
-def _looks_like_image(arr):
-    return arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] in (1, 3))
-
-
 def _jsonable(value):
-    import json
-
     try:
         json.dumps(value)
         return True

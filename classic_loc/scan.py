@@ -63,10 +63,10 @@ class HogParams:
                         signed=self.signed, interpolate=self.interpolate)
 
     def window_dim(self, window_cells):
-        if self.variant == "felzenszwalb":
-            return window_cells[0] * window_cells[1] * FHOG_FEATURES
-        b = self.block_size
-        return (window_cells[0] - b + 1) * (window_cells[1] - b + 1) * b * b * self.n_bins
+        """Length D of a window's feature vector: its blocks times the features per block."""
+        b = self.grid_block
+        per_block = FHOG_FEATURES if self.variant == "felzenszwalb" else b * b * self.n_bins
+        return (window_cells[0] - b + 1) * (window_cells[1] - b + 1) * per_block
 
 
 @dataclass
@@ -190,7 +190,6 @@ def scan_image(image, templates, hog, scale_step=1.2, upsample=1.0, floors=None,
     -------
     Candidates
     """
-    t0 = time.perf_counter()
     pad = max(t.context for t in templates)
     boxes, scores, labels, deltas = [], [], [], []
     feats = [[] for _ in templates] if collect_features else None

@@ -8,11 +8,12 @@ shared evaluator, times prediction and writes the model and a JSON report.
 import json
 import os
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 import numpy as np
 
 from ._fileio import atomic_write_bytes, atomic_write_text
+from ._progress import progress
 from .evaluate import evaluate
 from .images import read_image
 
@@ -29,27 +30,17 @@ def single_thread():
 
     before = cv2.getNumThreads()
     cv2.setNumThreads(1)
-    limiter = None
     try:
-        from threadpoolctl import threadpool_limits
+        with ExitStack() as stack:
+            try:
+                from threadpoolctl import threadpool_limits
 
-        limiter = threadpool_limits(1)
-    except ImportError:
-        pass
-    try:
-        yield
+                stack.enter_context(threadpool_limits(1))
+            except ImportError:
+                pass
+            yield
     finally:
         cv2.setNumThreads(before)
-        if limiter is not None:
-            limiter.unregister() if hasattr(limiter, "unregister") else limiter.restore_original_limits()
-
-
-def _bar(iterable, desc, verbose, total=None):
-    if not verbose:
-        return iterable
-    from tqdm.auto import tqdm
-
-    return tqdm(iterable, desc=desc, total=total, leave=False, dynamic_ncols=True)
 
 
 def evaluate_model(model, dataset, iou_threshold=0.5, verbose=False):
@@ -63,13 +54,13 @@ def evaluate_model(model, dataset, iou_threshold=0.5, verbose=False):
     """
     refined, unrefined, results, times = {}, {}, [], []
     with single_thread():
-        for i in _bar(range(len(dataset)), "evaluating", verbose):
+        for i in progress(range(len(dataset)), "evaluating", verbose):
             rec = dataset[i]
             image = dataset.image(i)
             t0 = time.perf_counter()
             det, windows = model._detect_one(image)
             times.append(time.perf_counter() - t0)
-            refined[rec.image_id] = {"boxes": det.boxes, "labels": det.labels, "scores": det.scores}
+            refined[rec.image_id] = det
             unrefined[rec.image_id] = {"boxes": windows, "labels": det.labels, "scores": det.scores}
             results.extend(det.to_coco(rec.image_id))
     return {"metrics": evaluate(dataset, refined, iou_threshold),
@@ -150,13 +141,13 @@ def predict_files(model, paths, threshold=None, draw_dir=None, n_jobs=1, verbose
         os.makedirs(draw_dir, exist_ok=True)
     results = []
     if n_jobs == 1:
-        for path in _bar(paths, "predicting", verbose):
+        for path in progress(paths, "predicting", verbose):
             results.extend(_predict_one(model, path, threshold, draw_dir))
         return results
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=n_jobs) as pool:
-        for part in _bar(pool.map(lambda p: _predict_one(model, p, threshold, draw_dir), paths), "predicting",
+        for part in progress(pool.map(lambda p: _predict_one(model, p, threshold, draw_dir), paths), "predicting",
                          verbose, total=len(paths)):
             results.extend(part)
     return results

@@ -4,7 +4,6 @@ scikit-learn is used here and only here (and in nothing the prediction path impo
 """
 
 import math
-import sys
 import time
 
 import numpy as np
@@ -12,6 +11,7 @@ from joblib import Parallel, delayed
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.svm import LinearSVC
 
+from .._progress import log, progress
 from ..boxes import _intersection, box_area, box_iou
 from ..pyramid import scale_range
 from ..scan import Template, detect_image, scan_image
@@ -20,28 +20,13 @@ from .samples import choose_window, image_samples, reachability, training_image
 __all__ = ["train_templates"]
 
 
-def _progress(iterable, desc, verbose, total=None):
-    if not verbose:
-        return iterable
-    from tqdm.auto import tqdm
-
-    return tqdm(iterable, desc=desc, total=total, leave=False, dynamic_ncols=True)
-
-
-def _log(verbose, msg):
-    if verbose:
-        from tqdm.auto import tqdm
-
-        tqdm.write(msg, file=sys.stderr)
-
-
 def _parallel(n_jobs, func, items, desc, verbose):
     """func(item) for every item, in order; in processes when n_jobs != 1."""
     items = list(items)
     if n_jobs == 1 or len(items) < 8:
-        return [func(it) for it in _progress(items, desc, verbose)]
+        return [func(it) for it in progress(items, desc, verbose)]
     chunks = [items[i::max(1, n_jobs * 4)] for i in range(max(1, n_jobs * 4))]
-    out = Parallel(n_jobs=n_jobs)(delayed(_run_chunk)(func, c) for c in _progress(chunks, desc, verbose))
+    out = Parallel(n_jobs=n_jobs)(delayed(_run_chunk)(func, c) for c in progress(chunks, desc, verbose))
     result = [None] * len(items)
     for i, part in enumerate(out):  # undo the round-robin split
         result[i::len(chunks)] = part
@@ -228,7 +213,7 @@ def train_templates(dataset, p, verbose=False):
         unreachable["count"] += len(rows)
         if rows:
             ws = np.array([x["width"] for x in rows])
-            _log(verbose, f"  {name}: {len(rows)} of {len(all_boxes[k])} training boxes cannot be reached with IoU >= "
+            log(verbose, f"  {name}: {len(rows)} of {len(all_boxes[k])} training boxes cannot be reached with IoU >= "
                           f"{p['pos_iou']} (sizes {ws.min():.0f}-{ws.max():.0f} px wide, best IoU "
                           f"{min(x['best_iou'] for x in rows):.2f}-{max(x['best_iou'] for x in rows):.2f}; "
                           f"window {windows[k][1] * hog.cell_size}x{windows[k][0] * hog.cell_size} px)")
@@ -259,7 +244,7 @@ def train_templates(dataset, p, verbose=False):
             raise ValueError(f"no scan window reaches a {name!r} box with IoU >= {p['pos_iou']}: lower pos_iou, "
                              "set window_cells or upsample (see the unreachable boxes report)")
     del init
-    _log(verbose, "  positives " + ", ".join(f"{c} {len(x)}" for c, x in zip(dataset.classes, pos))
+    log(verbose, "  positives " + ", ".join(f"{c} {len(x)}" for c, x in zip(dataset.classes, pos))
          + "; negatives " + ", ".join(f"{len(x)}" for x in neg))
 
     def fit_all(pos, neg):
@@ -280,7 +265,7 @@ def train_templates(dataset, p, verbose=False):
             dropped.append(n_dropped)
         rounds.append({"round": rnd + 1, "added": dict(zip(dataset.classes, added)),
                        "dropped_easy": dict(zip(dataset.classes, dropped))})
-        _log(verbose, f"  mining round {rnd + 1}: added " + ", ".join(f"{c} {a}" for c, a in zip(dataset.classes, added))
+        log(verbose, f"  mining round {rnd + 1}: added " + ", ".join(f"{c} {a}" for c, a in zip(dataset.classes, added))
              + (f"; dropped {sum(dropped)} easy negatives (cache full)" if sum(dropped) else ""))
         templates = fit_all(pos, neg)
         if sum(added) == 0:

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from ..boxes import box_iou
+from ..boxes import _paired_iou, box_iou
 from ..features.hog import window_view
 from ..pyramid import level_scales, window_boxes
 from ..scan import Template, box_deltas, pyramid_grids
@@ -43,16 +43,6 @@ def choose_window(boxes, window_area, min_cells, cell_size, context=0, upsample=
 def training_image(dataset, i, hog):
     """Image ``i`` of ``dataset`` as the features see it (gray, or RGB for colour HOG)."""
     return hog.prepare(dataset.image(i))
-
-
-def _paired_iou(a, b):
-    lt = np.maximum(a[:, :2], b[:, :2])
-    rb = np.minimum(a[:, 2:], b[:, 2:])
-    wh = np.clip(rb - lt, 0, None)
-    inter = wh[:, 0] * wh[:, 1]
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return inter / (area_a + area_b - inter)
 
 
 def _windows_near(boxes, window_cells, cell, sy, sx, n_pos, context, radius=2):
