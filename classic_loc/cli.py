@@ -65,9 +65,10 @@ def build_parser():
     fit.add_argument("--test-data", metavar="PATH",
                      help="a separate test set (file or folder); default: the test split of --data, or a seeded "
                           "30%% hold-out of the training data when there is none")
-    fit.add_argument("--features", default="fhog", choices=["fhog", "hog"],
-                     help="feature backend: fhog (Felzenszwalb's HOG, as dlib uses) or hog (Dalal-Triggs, equal "
-                          "to skimage's hog); default: fhog")
+    fit.add_argument("--features", default="fhog", choices=["fhog", "hog", "haar", "fhog+haar", "hog+haar"],
+                     help="feature backend: fhog (Felzenszwalb's HOG, as dlib uses), hog (Dalal-Triggs, equal "
+                          "to skimage's hog), haar (Viola-Jones Haar-like features, a subset selected per class), "
+                          "or a HOG and Haar concatenated per window; default: fhog")
     fit.add_argument("--out", metavar="MODEL", default="model.npz", help="model file to write (default: model.npz)")
     fit.add_argument("--report", metavar="REPORT_JSON",
                      help="JSON report to write (default: the model path with .report.json)")

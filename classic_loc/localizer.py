@@ -16,13 +16,14 @@ import numpy as np
 
 from .datasets import Dataset, ImageRecord
 from .errors import ModelFileError
+from .features.haar import check_haar_coords
 from .images import read_image
 from .model_io import load_model, save_model
-from .scan import HogParams, Template, detect_image
+from .scan import FeatureParams, Template, detect_image, template_dim
 
 __all__ = ["Localizer", "Detections", "Prediction"]
 
-FEATURE_BACKENDS = ("hog", "fhog")
+FEATURE_BACKENDS = ("fhog", "hog", "haar", "fhog+haar", "hog+haar")
 
 
 class NotFittedError(ValueError, AttributeError):
@@ -106,10 +107,13 @@ class Localizer:
 
     Parameters
     ----------
-    features : {"fhog", "hog"}
+    features : {"fhog", "hog", "haar", "fhog+haar", "hog+haar"}
         Feature backend: Felzenszwalb's HOG (31 features per cell, as dlib
-        uses; the default, measurably better on every shared data set) or
-        Dalal and Triggs' HOG (blocks of cells, equal to skimage's ``hog``).
+        uses; the default, measurably better on every shared data set),
+        Dalal and Triggs' HOG (blocks of cells, equal to skimage's ``hog``),
+        Viola and Jones' Haar-like features (variance-normalised, a selected
+        subset per class, see ``haar_features``), or a HOG and Haar together
+        (one vector per window: the HOG part, then the Haar part).
     cell_size, block_size, n_bins, block_norm :
         HOG settings (pixels per cell, cells per block, orientation bins,
         "L1", "L1-sqrt", "L2" or "L2-Hys").
@@ -121,6 +125,12 @@ class Localizer:
     color : bool
         Gradients of colour images from the strongest channel per pixel
         (as ``skimage.feature.hog(channel_axis=-1)``) instead of the gray image.
+    haar_features : int
+        Haar-like features selected per class at fit (by an L1-regularised
+        linear SVM among ``haar_candidates`` random ones; see
+        :mod:`classic_loc.training.haar_select`). Haar units are half a cell.
+    haar_candidates : int
+        Size of the random pool of Haar-like features the selection starts from.
     window_cells : (rows, cols) or None
         Window size in cells for every class; None chooses one per class from
         its training boxes (their median aspect ratio, about ``window_area`` cells).
@@ -197,7 +207,7 @@ class Localizer:
     """
 
     def __init__(self, features="fhog", cell_size=8, block_size=2, n_bins=9, block_norm="L2-Hys", signed=False, interpolate=False, color=False,
-                 window_cells=None, window_area=48, context=1, scale_step=1.1, upsample=1.0, min_size=None, max_size=None,
+                 haar_features=200, haar_candidates=4000, window_cells=None, window_area=48, context=1, scale_step=1.1, upsample=1.0, min_size=None, max_size=None,
                  C=0.01, flip=True, n_random_negatives=10000, mining_rounds=2,
                  max_negatives_per_image="auto", max_negatives=40000, neg_iou=0.5, pos_iou=0.6,
                  calibration_fraction=0.2, ridge_alpha=10.0, refine=True, nms_iou=0.3, nms_cover="auto", min_score=0.02,
@@ -210,6 +220,8 @@ class Localizer:
         self.color = color
         self.signed = signed
         self.interpolate = interpolate
+        self.haar_features = haar_features
+        self.haar_candidates = haar_candidates
         self.window_cells = window_cells
         self.window_area = window_area
         self.context = context
@@ -258,10 +270,12 @@ class Localizer:
         changed = [f"{k}={v!r}" for k, v in self.get_params().items() if defaults[k].default != v]
         return f"Localizer({', '.join(changed)})"
 
-    def _hog(self):
-        return HogParams(int(self.cell_size), int(self.block_size), int(self.n_bins), str(self.block_norm),
-                         signed=bool(self.signed), interpolate=bool(self.interpolate), color=bool(self.color),
-                         variant="felzenszwalb" if self.features == "fhog" else "dalal-triggs")
+    def _feature_params(self):
+        hog = self.features.split("+")[0]
+        return FeatureParams(int(self.cell_size), int(self.block_size), int(self.n_bins), str(self.block_norm),
+                             signed=bool(self.signed), interpolate=bool(self.interpolate), color=bool(self.color),
+                             variant={"fhog": "felzenszwalb", "hog": "dalal-triggs"}.get(hog),
+                             haar="haar" in self.features)
 
     def _check_params(self):
         if self.features not in FEATURE_BACKENDS:
@@ -270,7 +284,10 @@ class Localizer:
             raise ValueError(f"scale_step must be > 1, got {self.scale_step}")
         if not 0 <= self.calibration_fraction < 1:
             raise ValueError(f"calibration_fraction must be in [0, 1), got {self.calibration_fraction}")
-        self._hog()  # validates the HOG settings' types
+        if "haar" in self.features and not (int(self.haar_features) >= 1 and int(self.haar_candidates) >= 1):
+            raise ValueError(f"haar_features and haar_candidates must be >= 1, got {self.haar_features}, "
+                             f"{self.haar_candidates}")
+        self._feature_params()  # validates the feature settings' types
 
     def _check_is_fitted(self):
         if not hasattr(self, "templates_"):
@@ -300,7 +317,8 @@ class Localizer:
 
         n_jobs = (os.cpu_count() or 1) if self.n_jobs == -1 else int(self.n_jobs)
         seed = self.random_state if self.random_state is not None else 0
-        p = dict(hog=self._hog(), window_cells=self.window_cells, window_area=self.window_area, context=int(self.context),
+        p = dict(fp=self._feature_params(), haar_features=int(self.haar_features),
+                 haar_candidates=int(self.haar_candidates), window_cells=self.window_cells, window_area=self.window_area, context=int(self.context),
                  scale_step=self.scale_step, upsample=self.upsample, min_size=self.min_size,
                  max_size=self.max_size, C=self.C, flip=self.flip,
                  n_random_negatives=self.n_random_negatives, mining_rounds=self.mining_rounds,
@@ -338,7 +356,7 @@ class Localizer:
     # ------------------------------------------------------------ predict
     def _detect_one(self, image, timings=None, refine=None):
         boxes, labels, scores, windows = detect_image(
-            image, self.templates_, self._hog(), self.scale_step, self.upsample, self.min_score, self.nms_iou,
+            image, self.templates_, self._feature_params(), self.scale_step, self.upsample, self.min_score, self.nms_iou,
             self.max_detections, self.refine if refine is None else refine, timings, self.nms_cover_)
         return Detections(boxes, labels, scores, self.classes_), windows
 
@@ -397,6 +415,8 @@ class Localizer:
         arrays, templates = {}, []
         for k, t in enumerate(self.templates_):
             arrays[f"weights_{k}"] = np.asarray(t.weights, np.float32)
+            if t.haar is not None:
+                arrays[f"haar_{k}"] = np.asarray(t.haar, np.int32)  # (type, y, x, h, w) in Haar units
             if t.ridge is not None:
                 arrays[f"ridge_{k}"] = np.asarray(t.ridge, np.float32)
                 arrays[f"ridge_bias_{k}"] = np.asarray(t.ridge_bias, np.float64)
@@ -404,11 +424,11 @@ class Localizer:
                               "calibration": [float(v) for v in t.calibration],
                               "scale_range": [float(t.scale_range[0]),
                                               None if math.isinf(t.scale_range[1]) else float(t.scale_range[1])]})
-        hog = self._hog()
-        meta = {"features": {"name": self.features, "cell_size": hog.cell_size, "block_size": hog.block_size,
-                             "n_bins": hog.n_bins, "block_norm": hog.block_norm, "signed": hog.signed,
-                             "interpolate": hog.interpolate, "color": hog.color,
-                             "variant": hog.variant},
+        fp = self._feature_params()
+        meta = {"features": {"name": self.features, "cell_size": fp.cell_size, "block_size": fp.block_size,
+                             "n_bins": fp.n_bins, "block_norm": fp.block_norm, "signed": fp.signed,
+                             "interpolate": fp.interpolate, "color": fp.color,
+                             "variant": fp.variant, "haar": fp.haar, "haar_unit": fp.haar_unit},
                 "classes": list(self.classes_), "templates": templates,
                 "presence_threshold": float(self.presence_threshold_),
                 "nms_cover": None if self.nms_cover_ is None else float(self.nms_cover_),
@@ -433,17 +453,22 @@ class Localizer:
             model.presence_threshold_ = float(meta["presence_threshold"])
             model.nms_cover_ = None if meta["nms_cover"] is None else float(meta["nms_cover"])
             model.templates_ = []
-            hog = model._hog()
+            fp = model._feature_params()
             for k, t in enumerate(meta["templates"]):
                 wc = tuple(int(v) for v in t["window_cells"])
                 w = arrays[f"weights_{k}"]
-                if w.shape != (hog.window_dim(wc),):
-                    raise ValueError(f"template {k} has {w.shape} weights for a {wc} window")
+                haar = arrays.get(f"haar_{k}")
+                if fp.haar != (haar is not None):
+                    raise ValueError(f"template {k} {'lacks' if fp.haar else 'has'} Haar features")
+                if haar is not None:
+                    check_haar_coords(haar, *fp.haar_window(wc))
                 lo, hi = t["scale_range"]
-                model.templates_.append(Template(
-                    wc, w, float(t["bias"]), tuple(float(v) for v in t["calibration"]),
-                    arrays.get(f"ridge_{k}"), arrays.get(f"ridge_bias_{k}"),
-                    (float(lo), math.inf if hi is None else float(hi)), int(t["context"])))
+                tpl = Template(wc, w, float(t["bias"]), tuple(float(v) for v in t["calibration"]),
+                               arrays.get(f"ridge_{k}"), arrays.get(f"ridge_bias_{k}"),
+                               (float(lo), math.inf if hi is None else float(hi)), int(t["context"]), haar)
+                if w.shape != (template_dim(fp, tpl),):
+                    raise ValueError(f"template {k} has {w.shape} weights for a {wc} window")
+                model.templates_.append(tpl)
             if len(model.templates_) != len(model.classes_):
                 raise ValueError("one template per class is needed")
             model.fit_report_ = meta.get("training", {})

@@ -1,38 +1,44 @@
-"""The sliding-window scan: linear templates over the feature grids of an image pyramid.
+"""The sliding-window scan: linear templates over the features of an image pyramid.
 
-Per image: the pyramid levels are made once, the HOG grid of each level is
-computed once, and every template (one per class, each with its own window
-shape) scores all windows of a level at once with
-:func:`~classic_loc.features.hog.score_windows`. Only the windows above a score
+Per image: the pyramid levels are made once, the features of each level (the
+HOG grid, the integral images for Haar-like features, or both) are computed
+once, and every template (one per class, each with its own window shape)
+scores all windows of a level at once: one matrix product per feature family
+(:func:`~classic_loc.features.hog.score_windows`,
+:func:`~classic_loc.features.haar.haar_scores`). Only the windows above a score
 floor are gathered (their features give the ridge box offsets). Then per-class
 NMS, ridge refinement of the kept boxes, and NMS again. No Python loop runs
 over windows. numpy and OpenCV only: this is the prediction path.
 """
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
 from .boxes import batched_nms, clip_boxes
 from .features.fhog import FHOG_FEATURES, fhog_grid
+from .features.haar import HaarModel, haar_features, integral_images, rectify, unit_image
 from .features.hog import hog_grid, score_windows, window_view
 from .images import to_gray
 from .pyramid import level_scales, resize_level, window_boxes
 
-__all__ = ["Template", "HogParams", "Candidates", "pyramid_grids", "scan_image", "detect_image", "apply_deltas", "box_deltas"]
+__all__ = ["Template", "FeatureParams", "Level", "Candidates", "pyramid_levels", "n_positions", "score_level", "level_features", "scan_image", "detect_image", "apply_deltas", "box_deltas"]
 
 
 @dataclass(frozen=True)
-class HogParams:
-    """HOG settings shared by every template of a model.
+class FeatureParams:
+    """Feature settings shared by every template of a model: HOG, Haar-like, or both.
 
-    ``variant`` is ``"dalal-triggs"`` (:func:`~classic_loc.features.hog.hog_grid`:
-    blocks of ``block_size`` cells, ``n_bins`` orientations, ``block_norm``) or
+    ``variant`` is the HOG: ``"dalal-triggs"`` (:func:`~classic_loc.features.hog.hog_grid`:
+    blocks of ``block_size`` cells, ``n_bins`` orientations, ``block_norm``),
     ``"felzenszwalb"`` (:func:`~classic_loc.features.fhog.fhog_grid`: 31 features
     per cell, each cell normalised by its four blocks; ``block_size``, ``n_bins``,
-    ``block_norm``, ``signed`` and ``interpolate`` do not apply).
+    ``block_norm``, ``signed`` and ``interpolate`` do not apply), or None (no HOG).
+    ``haar``: Haar-like features (:mod:`~classic_loc.features.haar`) on the gray
+    level in units of :attr:`haar_unit` pixels; each template has its own
+    selected features. A window's feature vector is its HOG part, then its Haar part.
     """
 
     cell_size: int = 8
@@ -43,11 +49,22 @@ class HogParams:
     interpolate: bool = False
     color: bool = False
     variant: str = "dalal-triggs"
+    haar: bool = False
 
     @property
     def grid_block(self):
-        """Cells per block of the grid the scan slices (1 for Felzenszwalb's per-cell features)."""
-        return 1 if self.variant == "felzenszwalb" else self.block_size
+        """Cells per block of the grid the scan slices (1 for Felzenszwalb's per-cell features or no HOG)."""
+        return self.block_size if self.variant == "dalal-triggs" else 1
+
+    @property
+    def haar_unit(self):
+        """Pixels per Haar unit: half a cell (so windows step by 2 units), or a cell when the cell size is odd."""
+        return self.cell_size // 2 if self.cell_size % 2 == 0 else self.cell_size
+
+    def haar_window(self, window_cells):
+        """A window's size in Haar units, (rows, cols)."""
+        k = self.cell_size // self.haar_unit
+        return window_cells[0] * k, window_cells[1] * k
 
     def prepare(self, image):
         """The image the features are computed on: gray, or RGB when ``color`` (per-pixel strongest channel)."""
@@ -57,16 +74,40 @@ class HogParams:
         return to_gray(image)
 
     def grid(self, image):
+        """The HOG grid of an image (see ``variant``)."""
         if self.variant == "felzenszwalb":
             return fhog_grid(image, self.cell_size)
         return hog_grid(image, self.cell_size, self.block_size, self.n_bins, self.block_norm,
                         signed=self.signed, interpolate=self.interpolate)
 
-    def window_dim(self, window_cells):
-        """Length D of a window's feature vector: its blocks times the features per block."""
+    def level(self, image):
+        """Everything the scan reads from one pyramid level: a :class:`Level`."""
+        grid = self.grid(image) if self.variant is not None else None
+        ii = ii2 = None
+        if self.haar:
+            ii, ii2 = integral_images(unit_image(image if image.ndim == 2 else to_gray(image), self.haar_unit))
+        return Level(grid, ii, ii2)
+
+    def hog_dim(self, window_cells):
+        """Length of a window's HOG part: its blocks times the features per block (0 without HOG)."""
+        if self.variant is None:
+            return 0
         b = self.grid_block
         per_block = FHOG_FEATURES if self.variant == "felzenszwalb" else b * b * self.n_bins
         return (window_cells[0] - b + 1) * (window_cells[1] - b + 1) * per_block
+
+    def window_dim(self, window_cells, n_haar=0):
+        """Length D of a window's feature vector: the HOG part plus ``n_haar`` rectified Haar pairs."""
+        return self.hog_dim(window_cells) + (2 * n_haar if self.haar else 0)
+
+
+class Level:
+    """One pyramid level's features: the HOG grid (or None) and the integral images in Haar units (or None)."""
+
+    __slots__ = ("grid", "ii", "ii2")
+
+    def __init__(self, grid, ii, ii2):
+        self.grid, self.ii, self.ii2 = grid, ii, ii2
 
 
 @dataclass
@@ -81,6 +122,7 @@ class Template:
     ridge : (D, 4) float32 and ridge_bias : (4,), box offsets (dx, dy, dw, dh) or None
     scale_range : (lo, hi) pyramid scales at which this template is run
     context : int, cells of context on each side of the window around the object
+    haar : (F, 5) int32 Haar features ``(type, y, x, h, w)`` in the window's Haar units, or None
     """
 
     window_cells: tuple
@@ -91,6 +133,15 @@ class Template:
     ridge_bias: np.ndarray = None
     scale_range: tuple = (0.0, np.inf)
     context: int = 0
+    haar: np.ndarray = None
+    _haar_model: HaarModel = field(default=None, init=False, repr=False, compare=False)
+
+    def haar_model(self, fp):
+        """The Haar part of ``weights`` as a :class:`~classic_loc.features.haar.HaarModel` (made once)."""
+        if self._haar_model is None:
+            self._haar_model = HaarModel(self.haar, self.weights[fp.hog_dim(self.window_cells):],
+                                         fp.haar_window(self.window_cells))
+        return self._haar_model
 
     def raw_floor(self, min_probability):
         """The raw score whose calibrated probability is ``min_probability``."""
@@ -137,17 +188,18 @@ def _add(timings, key, t0):
     return time.perf_counter()
 
 
-def pyramid_grids(image, hog, templates, scale_step=1.2, upsample=1.0, timings=None):
-    """Yield ``(scale, sy, sx, grid)`` for every pyramid level the scan of ``templates`` makes.
+def pyramid_levels(image, fp, templates, scale_step=1.2, upsample=1.0, timings=None):
+    """Yield ``(scale, sy, sx, level)`` for every pyramid level the scan of ``templates`` makes.
 
+    ``level`` is a :class:`Level` (the features of the level, computed once).
     Each level is padded with ``max(context)`` cells of replicated border, so a
     window's context margin may extend past the image: objects at the border,
-    or as large as the image, can still be framed. Window ``(r, c)`` of the grid
+    or as large as the image, can still be framed. Window ``(r, c)`` of the level
     frames the object box ``window_boxes(r - pad, c - pad, ..., margin=context)``.
     """
     t0 = time.perf_counter()
-    image = hog.prepare(image)
-    cell = hog.cell_size
+    image = fp.prepare(image)
+    cell = fp.cell_size
     pad = max(t.context for t in templates)
     inner = [((t.window_cells[0] - 2 * pad) * cell, (t.window_cells[1] - 2 * pad) * cell) for t in templates]
     smallest = (max(1, min(w[0] for w in inner)), max(1, min(w[1] for w in inner)))
@@ -160,13 +212,57 @@ def pyramid_grids(image, hog, templates, scale_step=1.2, upsample=1.0, timings=N
         if pad:
             level = cv2.copyMakeBorder(level, pad * cell, pad * cell, pad * cell, pad * cell, cv2.BORDER_REPLICATE)
         t0 = _add(timings, "pyramid", t0)
-        grid = hog.grid(level)
+        features = fp.level(level)
         _add(timings, "features", t0)
-        yield s, sy, sx, grid
+        yield s, sy, sx, features
         t0 = time.perf_counter()  # the caller's work between levels is not pyramid time
 
 
-def scan_image(image, templates, hog, scale_step=1.2, upsample=1.0, floors=None, max_per_level=200,
+def n_positions(level, fp, window_cells):
+    """Window positions ``(rows, cols)`` of a level for a window of ``window_cells`` (the same for HOG and Haar)."""
+    n = None
+    if level.grid is not None:
+        b = fp.grid_block
+        n = (max(level.grid.shape[0] - (window_cells[0] - b + 1) + 1, 0),
+             max(level.grid.shape[1] - (window_cells[1] - b + 1) + 1, 0))
+    if level.ii is not None:
+        hw, k = fp.haar_window(window_cells), fp.cell_size // fp.haar_unit
+        nh = (max((level.ii.shape[0] - 1 - hw[0]) // k + 1, 0), max((level.ii.shape[1] - 1 - hw[1]) // k + 1, 0))
+        n = nh if n is None else (min(n[0], nh[0]), min(n[1], nh[1]))
+    return n
+
+
+def score_level(level, fp, t):
+    """Raw scores of template ``t`` for every window of ``level``, (rows, cols): one matrix product per feature family."""
+    n = n_positions(level, fp, t.window_cells)
+    if n[0] == 0 or n[1] == 0:
+        return np.zeros(n)
+    score = np.full(n, float(t.bias))
+    d_hog = fp.hog_dim(t.window_cells)
+    if d_hog:
+        score += score_windows(level.grid, t.window_cells, t.weights[:d_hog])[:n[0], :n[1]]
+    if fp.haar:
+        score += t.haar_model(fp).scores(level.ii, level.ii2, fp.cell_size // fp.haar_unit)[:n[0], :n[1]]
+    return score
+
+
+def level_features(level, fp, t, rows, cols):
+    """Feature vectors (n, D) float32 of the windows at ``(rows, cols)``: HOG part, then Haar part."""
+    parts = []
+    if fp.hog_dim(t.window_cells):
+        parts.append(window_view(level.grid, t.window_cells)[rows, cols].reshape(len(rows), -1))
+    if fp.haar:
+        hw, k = fp.haar_window(t.window_cells), fp.cell_size // fp.haar_unit
+        parts.append(rectify(haar_features(level.ii, level.ii2, t.haar, hw, k, rows, cols)))
+    return np.ascontiguousarray(np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0], dtype=np.float32)
+
+
+def template_dim(fp, t):
+    """Length of template ``t``'s feature vector."""
+    return fp.window_dim(t.window_cells, 0 if t.haar is None else len(t.haar))
+
+
+def scan_image(image, templates, fp, scale_step=1.2, upsample=1.0, floors=None, max_per_level=200,
                collect_features=False, timings=None):
     """Score every window of every template on every pyramid level of ``image``.
 
@@ -174,7 +270,7 @@ def scan_image(image, templates, hog, scale_step=1.2, upsample=1.0, floors=None,
     ----------
     image : ndarray (rows, cols) or (rows, cols, 3)
     templates : list of Template
-    hog : HogParams
+    fp : FeatureParams
     scale_step, upsample : float
         See :func:`classic_loc.pyramid.level_scales`.
     floors : list of float, optional
@@ -193,12 +289,12 @@ def scan_image(image, templates, hog, scale_step=1.2, upsample=1.0, floors=None,
     pad = max(t.context for t in templates)
     boxes, scores, labels, deltas = [], [], [], []
     feats = [[] for _ in templates] if collect_features else None
-    for s, sy, sx, grid in pyramid_grids(image, hog, templates, scale_step, upsample, timings):
+    for s, sy, sx, level in pyramid_levels(image, fp, templates, scale_step, upsample, timings):
         t0 = time.perf_counter()
         for k, t in enumerate(templates):
             if not (t.scale_range[0] * (1 - 1e-9) <= s <= t.scale_range[1] * (1 + 1e-9)):
                 continue
-            sc = score_windows(grid, t.window_cells, t.weights, t.bias)
+            sc = score_level(level, fp, t)
             t0 = _add(timings, "scoring", t0)
             if sc.size == 0:
                 continue
@@ -209,20 +305,20 @@ def scan_image(image, templates, hog, scale_step=1.2, upsample=1.0, floors=None,
             if idx.size == 0:
                 continue
             r, c = np.divmod(idx, sc.shape[1])
-            boxes.append(window_boxes(r - pad, c - pad, t.window_cells, hog.cell_size, sy, sx, t.context))
+            boxes.append(window_boxes(r - pad, c - pad, t.window_cells, fp.cell_size, sy, sx, t.context))
             scores.append(flat[idx].astype(np.float64))
             labels.append(np.full(idx.size, k, dtype=np.int64))
             if t.ridge is not None or collect_features:
-                f = window_view(grid, t.window_cells)[r, c].reshape(idx.size, -1)
+                f = level_features(level, fp, t, r, c)
                 if t.ridge is not None:
                     deltas.append(f @ t.ridge + t.ridge_bias)
                 if collect_features:
-                    feats[k].append(np.ascontiguousarray(f))
+                    feats[k].append(f)
             if t.ridge is None:
                 deltas.append(np.zeros((idx.size, 4)))
             t0 = _add(timings, "gather", t0)
     if feats is not None:
-        feats = [np.concatenate(f) if f else np.zeros((0, hog.window_dim(t.window_cells)), np.float32)
+        feats = [np.concatenate(f) if f else np.zeros((0, template_dim(fp, t)), np.float32)
                  for f, t in zip(feats, templates)]
     if not boxes:
         return Candidates(np.zeros((0, 4)), np.zeros(0), np.zeros(0, np.int64), np.zeros((0, 4)), feats)
@@ -230,7 +326,7 @@ def scan_image(image, templates, hog, scale_step=1.2, upsample=1.0, floors=None,
                       np.concatenate(deltas).astype(np.float64), feats)
 
 
-def detect_image(image, templates, hog, scale_step=1.2, upsample=1.0, min_score=0.01, nms_iou=0.3,
+def detect_image(image, templates, fp, scale_step=1.2, upsample=1.0, min_score=0.01, nms_iou=0.3,
                  max_detections=100, refine=True, timings=None, nms_cover=None):
     """All detections of one image: per-class NMS, ridge refinement, NMS again.
 
@@ -242,7 +338,7 @@ def detect_image(image, templates, hog, scale_step=1.2, upsample=1.0, min_score=
     unrefined : (N, 4) the same detections' window boxes before refinement
     """
     floors = [t.raw_floor(min_score) for t in templates]
-    cand = scan_image(image, templates, hog, scale_step, upsample, floors, timings=timings)
+    cand = scan_image(image, templates, fp, scale_step, upsample, floors, timings=timings)
     t0 = time.perf_counter()
     probs = np.zeros(len(cand.scores))
     for k, t in enumerate(templates):

@@ -15,7 +15,7 @@ from classic_loc.errors import ModelFileError
 from classic_loc.features.hog import window_view
 from classic_loc.model_io import FORMAT_VERSION, load_model, save_model
 from classic_loc.pyramid import level_scales, resize_level
-from classic_loc.scan import HogParams, Template, scan_image
+from classic_loc.scan import FeatureParams, Template, scan_image
 from classic_loc.training.samples import reachability
 
 
@@ -50,7 +50,7 @@ def test_scan_scores_and_features_match_a_slow_per_window_reference():
     skimage_hog = pytest.importorskip("skimage.feature").hog
     rng = np.random.default_rng(0)
     image = cv2.GaussianBlur(rng.integers(0, 256, (70, 90)).astype(np.uint8), (5, 5), 0)
-    hog = HogParams()
+    hog = FeatureParams()
     wc, ctx, cell = (6, 5), 1, hog.cell_size
     w = rng.normal(size=hog.window_dim(wc)).astype(np.float32)
     t = Template(wc, w, 0.25, context=ctx)
@@ -90,7 +90,7 @@ def test_scan_scores_and_features_match_a_slow_per_window_reference():
 
 # ------------------------------------------------------------- unreachable boxes
 def test_reachability_from_grid_geometry():
-    hog = HogParams()
+    hog = FeatureParams()
     wc = (6, 6)  # 4 x 4 cells of object (32 px) plus one cell of context
     boxes = np.array([[8, 8, 40, 40], [0, 0, 10, 10], [20, 10, 52, 90]], float)
     best = reachability((120, 160), boxes, wc, hog, 1.1, 1.0, (0, np.inf), context=1)

@@ -3,6 +3,7 @@
 scikit-learn is used here and only here (and in nothing the prediction path imports).
 """
 
+import dataclasses
 import math
 import time
 
@@ -15,6 +16,7 @@ from .._progress import log, progress
 from ..boxes import _intersection, box_area, box_iou
 from ..pyramid import scale_range
 from ..scan import Template, detect_image, scan_image
+from .haar_select import candidate_pool, l1_select
 from .samples import choose_window, image_samples, reachability, training_image
 
 __all__ = ["train_templates"]
@@ -54,18 +56,18 @@ def _usable(rec):
 class _Task:
     """Per-image work, picklable for joblib processes."""
 
-    def __init__(self, dataset, p, templates=None, windows=None, ranges=None):
-        self.dataset, self.p, self.templates, self.windows, self.ranges = dataset, p, templates, windows, ranges
+    def __init__(self, dataset, p, templates):
+        self.dataset, self.p, self.templates = dataset, p, templates
 
 
 class _Initial(_Task):
     def __call__(self, i):
         rec, p = self.dataset[i], self.p
-        image = training_image(self.dataset, i, p["hog"])
-        n_k = len(self.windows)
+        image = training_image(self.dataset, i, p["fp"])
+        n_k = len(self.templates)
         positives = [rec.boxes[(rec.labels == k) & _usable(rec)] for k in range(n_k)]  # no difficult or crowd
         avoid = [rec.boxes[rec.labels == k] for k in range(n_k)]  # ... which are no negatives either
-        return image_samples(image, positives, avoid, self.windows, p["hog"], p, self.ranges,
+        return image_samples(image, positives, avoid, self.templates, p["fp"], p,
                              np.random.default_rng([p["seed"], i]))
 
 
@@ -73,7 +75,7 @@ class _Mine(_Task):
     def __call__(self, i):
         rec, p = self.dataset[i], self.p
         floors = [-1.0] * len(self.templates)  # inside the SVM margin
-        cand = scan_image(training_image(self.dataset, i, p["hog"]), self.templates, p["hog"], p["scale_step"], p["upsample"],
+        cand = scan_image(training_image(self.dataset, i, p["fp"]), self.templates, p["fp"], p["scale_step"], p["upsample"],
                           floors, max_per_level=50, collect_features=True)
         out = []
         for k in range(len(self.templates)):
@@ -91,8 +93,8 @@ class _Mine(_Task):
 class _Calib(_Task):
     def __call__(self, i):
         rec, p = self.dataset[i], self.p
-        gray = training_image(self.dataset, i, p["hog"])
-        cand = scan_image(gray, self.templates, p["hog"], p["scale_step"], p["upsample"],
+        gray = training_image(self.dataset, i, p["fp"])
+        cand = scan_image(gray, self.templates, p["fp"], p["scale_step"], p["upsample"],
                           [-2.0] * len(self.templates), max_per_level=50)
         rows = []
         for k in range(len(self.templates)):
@@ -106,9 +108,34 @@ class _Calib(_Task):
 class _Detect(_Task):
     def __call__(self, i):
         p = self.p
-        gray = training_image(self.dataset, i, p["hog"])
-        return detect_image(gray, self.templates, p["hog"], p["scale_step"], p["upsample"], p["min_score"],
+        gray = training_image(self.dataset, i, p["fp"])
+        return detect_image(gray, self.templates, p["fp"], p["scale_step"], p["upsample"], p["min_score"],
                             p["nms_iou"], nms_cover=p["nms_cover"])
+
+
+def _select_haar(dataset, fit_idx, geometry, p, rng, verbose):
+    """``geometry`` with each class's selected Haar features (see :mod:`.haar_select`).
+
+    The candidates are computed, Haar alone, on the positives and about 4000
+    random negatives per class of up to 150 training images.
+    """
+    fp = p["fp"]
+    pools = [candidate_pool(fp.haar_window(t.window_cells), p["haar_candidates"], rng) for t in geometry]
+    images = np.sort(rng.choice(fit_idx, min(len(fit_idx), 150), replace=False))
+    q = dict(p, fp=dataclasses.replace(fp, variant=None), flip=False,
+             random_negatives_per_image=int(math.ceil(4000 / max(len(images), 1))))
+    cand = [dataclasses.replace(t, haar=pool) for t, pool in zip(geometry, pools)]
+    samples = _parallel(p["n_jobs"], _Initial(dataset, q, cand), images, "Haar feature selection", verbose)
+    out = []
+    for k, t in enumerate(geometry):
+        pos = np.concatenate([s[0][k] for s in samples])
+        neg = np.concatenate([s[1][k] for s in samples])
+        keep = l1_select(pos, neg, p["haar_features"], p["seed"]) if len(pos) and len(neg) else np.arange(
+            min(len(pools[k]), p["haar_features"]))
+        out.append(dataclasses.replace(t, haar=pools[k][keep]))
+    log(verbose, "  Haar features: " + ", ".join(f"{c} {len(t.haar)} of {len(pool)} candidates"
+                                                 for c, t, pool in zip(dataset.classes, out, pools)))
+    return out
 
 
 def _max_cover(dataset):
@@ -174,7 +201,7 @@ def train_templates(dataset, p, verbose=False):
     """
     t_start = time.perf_counter()
     rng = np.random.default_rng(p["seed"])
-    hog = p["hog"]
+    fp = p["fp"]
     n_k = len(dataset.classes)
     all_boxes = [np.concatenate([r.boxes[(r.labels == k) & _usable(r)] for r in dataset] + [np.zeros((0, 4))])
                  for k in range(n_k)]
@@ -182,18 +209,18 @@ def train_templates(dataset, p, verbose=False):
         if len(b) == 0:
             raise ValueError(f"class {dataset.classes[k]!r} has no training box (difficult and crowd boxes do not "
                              "count); remove it from the class list")
-    min_cells = hog.grid_block + 1
-    windows = [tuple(p["window_cells"]) if p["window_cells"] else choose_window(b, p["window_area"], min_cells, hog.cell_size, p["context"], p["upsample"])
+    min_cells = fp.grid_block + 1
+    windows = [tuple(p["window_cells"]) if p["window_cells"] else choose_window(b, p["window_area"], min_cells, fp.cell_size, p["context"], p["upsample"])
                for b in all_boxes]
     ranges = []
     for k, wc in enumerate(windows):
-        px = ((wc[0] - 2 * p["context"]) * hog.cell_size, (wc[1] - 2 * p["context"]) * hog.cell_size)
+        px = ((wc[0] - 2 * p["context"]) * fp.cell_size, (wc[1] - 2 * p["context"]) * fp.cell_size)
         sizes = np.maximum(all_boxes[k][:, 2] - all_boxes[k][:, 0], all_boxes[k][:, 3] - all_boxes[k][:, 1])
         lo_size = p["min_size"] or float(sizes.min()) / 1.25
         hi_size = p["max_size"] or float(sizes.max()) * 1.25
         ranges.append(scale_range(px, lo_size, hi_size))
     report = {"classes": list(dataset.classes), "window_cells": [list(w) for w in windows],
-              "window_pixels": [[w[0] * hog.cell_size, w[1] * hog.cell_size] for w in windows]}
+              "window_pixels": [[w[0] * fp.cell_size, w[1] * fp.cell_size] for w in windows]}
 
     # boxes no window of the search grid can reach with IoU >= pos_iou
     unreachable = {"count": 0, "iou_threshold": p["pos_iou"], "per_class": {}}
@@ -202,7 +229,7 @@ def train_templates(dataset, p, verbose=False):
         for r in dataset:
             b = r.boxes[(r.labels == k) & _usable(r)]
             if len(b):
-                best = reachability((r.height, r.width), b, windows[k], hog, p["scale_step"], p["upsample"], ranges[k],
+                best = reachability((r.height, r.width), b, windows[k], fp, p["scale_step"], p["upsample"], ranges[k],
                                     p["context"])
                 for box, iou in zip(b, best):
                     if iou < p["pos_iou"]:
@@ -216,7 +243,7 @@ def train_templates(dataset, p, verbose=False):
             log(verbose, f"  {name}: {len(rows)} of {len(all_boxes[k])} training boxes cannot be reached with IoU >= "
                           f"{p['pos_iou']} (sizes {ws.min():.0f}-{ws.max():.0f} px wide, best IoU "
                           f"{min(x['best_iou'] for x in rows):.2f}-{max(x['best_iou'] for x in rows):.2f}; "
-                          f"window {windows[k][1] * hog.cell_size}x{windows[k][0] * hog.cell_size} px)")
+                          f"window {windows[k][1] * fp.cell_size}x{windows[k][0] * fp.cell_size} px)")
     report["unreachable_boxes"] = unreachable
 
     # suppression of boxes covered by a better one: no pair of training boxes may be suppressed so
@@ -234,8 +261,11 @@ def train_templates(dataset, p, verbose=False):
     mined = p["max_negatives_per_image"]
     p = dict(p, random_negatives_per_image=per_image(p["n_random_negatives"]),
              max_negatives_per_image=max(20, per_image(10000)) if mined == "auto" else int(mined))
-    init = _parallel(p["n_jobs"], _Initial(dataset, p, windows=windows, ranges=ranges), fit_idx,
-                     "positives and negatives", verbose)
+    geometry = [Template(wc, None, scale_range=r, context=p["context"]) for wc, r in zip(windows, ranges)]
+    if fp.haar:
+        geometry = _select_haar(dataset, fit_idx, geometry, p, rng, verbose)
+        report["haar_features"] = {c: len(t.haar) for c, t in zip(dataset.classes, geometry)}
+    init = _parallel(p["n_jobs"], _Initial(dataset, p, geometry), fit_idx, "positives and negatives", verbose)
     pos = [np.concatenate([x[0][k] for x in init]) for k in range(n_k)]
     neg = [np.concatenate([x[1][k] for x in init]) for k in range(n_k)]
     reg = [[x[2][k] for x in init] for k in range(n_k)]
@@ -250,12 +280,12 @@ def train_templates(dataset, p, verbose=False):
     def fit_all(pos, neg):
         out = Parallel(n_jobs=min(p["n_jobs"], n_k) if p["n_jobs"] != 1 else 1)(
             delayed(_fit_svm)(pos[k], neg[k], p["C"], p["seed"]) for k in range(n_k))
-        return [Template(windows[k], w, b, scale_range=ranges[k], context=p["context"]) for k, (w, b) in enumerate(out)]
+        return [dataclasses.replace(geometry[k], weights=w, bias=b) for k, (w, b) in enumerate(out)]
 
     templates = fit_all(pos, neg)
     rounds = []
     for rnd in range(p["mining_rounds"]):
-        mined = _parallel(p["n_jobs"], _Mine(dataset, p, templates=templates), fit_idx,
+        mined = _parallel(p["n_jobs"], _Mine(dataset, p, templates), fit_idx,
                           f"mining round {rnd + 1}", verbose)
         added, dropped = [], []
         for k, t in enumerate(templates):
@@ -287,7 +317,7 @@ def train_templates(dataset, p, verbose=False):
 
     # 3. calibration on held-out images (or the fit images when there are too few)
     cal_src = cal_idx if len(cal_idx) else fit_idx
-    cal = _parallel(p["n_jobs"], _Calib(dataset, p, templates=templates), cal_src, "calibration", verbose)
+    cal = _parallel(p["n_jobs"], _Calib(dataset, p, templates), cal_src, "calibration", verbose)
     for k, t in enumerate(templates):
         s = np.concatenate([c[k][0] for c in cal])
         y = np.concatenate([c[k][1] for c in cal])
@@ -295,7 +325,7 @@ def train_templates(dataset, p, verbose=False):
     report["calibration"] = {c: list(t.calibration) for c, t in zip(dataset.classes, templates)}
 
     # 4. presence threshold and the effect of refinement, on the held-out images
-    dets = _parallel(p["n_jobs"], _Detect(dataset, p, templates=templates), cal_src, "presence threshold", verbose)
+    dets = _parallel(p["n_jobs"], _Detect(dataset, p, templates), cal_src, "presence threshold", verbose)
     top = np.array([d[2][0] if len(d[2]) else 0.0 for d in dets])
     has = np.array([dataset[i].n_objects > 0 for i in cal_src])
     presence = _presence_threshold(top, has, p["min_score"])

@@ -1,8 +1,8 @@
 """Training windows, taken from the scan itself: window shapes, positives, negatives, regression samples.
 
 Every training window is a window of the scan: the image's pyramid levels
-and HOG grids are made exactly as at prediction (:func:`classic_loc.scan.pyramid_grids`), and
-windows are sliced from them. So positives carry the same position and scale
+and their features are made exactly as at prediction
+(:func:`classic_loc.scan.pyramid_levels`), and windows are taken from them. So positives carry the same position and scale
 quantisation the detector meets at test time (the scan never places a window
 exactly on an object), and the box regressor learns from the very offsets it
 will have to correct.
@@ -13,9 +13,8 @@ import math
 import numpy as np
 
 from ..boxes import _paired_iou, box_iou
-from ..features.hog import window_view
 from ..pyramid import level_scales, window_boxes
-from ..scan import Template, box_deltas, pyramid_grids
+from ..scan import box_deltas, level_features, n_positions, pyramid_levels, template_dim
 
 __all__ = ["choose_window", "image_samples", "reachability", "training_image"]
 
@@ -40,9 +39,9 @@ def choose_window(boxes, window_area, min_cells, cell_size, context=0, upsample=
     return rows_i + 2 * context, cols_i + 2 * context
 
 
-def training_image(dataset, i, hog):
+def training_image(dataset, i, fp):
     """Image ``i`` of ``dataset`` as the features see it (gray, or RGB for colour HOG)."""
-    return hog.prepare(dataset.image(i))
+    return fp.prepare(dataset.image(i))
 
 
 def _windows_near(boxes, window_cells, cell, sy, sx, n_pos, context, radius=2):
@@ -68,7 +67,7 @@ def _mirror(boxes, width):
     return np.stack([width - boxes[:, 2], boxes[:, 1], width - boxes[:, 0], boxes[:, 3]], axis=1)
 
 
-def image_samples(image, positives, avoid, windows, hog, p, ranges, rng):
+def image_samples(image, positives, avoid, geometry, fp, p, rng):
     """Training windows of one image for every class.
 
     Parameters
@@ -76,11 +75,11 @@ def image_samples(image, positives, avoid, windows, hog, p, ranges, rng):
     image : ndarray, as the features see it
     positives : list of (N_k, 4) boxes per class that may be positives (not difficult or crowd)
     avoid : list of (M_k, 4) boxes per class no negative of that class may overlap (all of its boxes)
-    windows : list of window shapes (rows, cols) in cells, per class
-    hog : HogParams
+    geometry : list of Template per class (window shape, scale range, context and Haar
+        features are read; not the weights)
+    fp : FeatureParams
     p : dict of settings (``scale_step``, ``upsample``, ``context``, ``pos_iou``, ``neg_iou``,
         ``flip``, ``random_negatives_per_image``)
-    ranges : list of (lo, hi) scale ranges per class
     rng : numpy Generator
 
     Returns
@@ -88,33 +87,33 @@ def image_samples(image, positives, avoid, windows, hog, p, ranges, rng):
     pos, neg : lists of (n, D_k) float32 arrays per class
     reg : list of (features (n, D_k), deltas (n, 4)) per class, windows with IoU >= 0.5
     """
-    n_k, cell, ctx = len(windows), hog.cell_size, p["context"]
-    geometry = [Template(w, None, scale_range=r, context=ctx) for w, r in zip(windows, ranges)]
+    n_k, cell, ctx = len(geometry), fp.cell_size, p["context"]
+    windows = [t.window_cells for t in geometry]
+    ranges = [t.scale_range for t in geometry]
     pos = [[] for _ in range(n_k)]
     neg = [[] for _ in range(n_k)]
     reg_x = [[] for _ in range(n_k)]
     reg_y = [[] for _ in range(n_k)]
     width = image.shape[1]
-    levels = list(pyramid_grids(image, hog, geometry, p["scale_step"], p["upsample"]))
+    levels = list(pyramid_levels(image, fp, geometry, p["scale_step"], p["upsample"]))
     n_rand = p["random_negatives_per_image"]
     for flipped in ((False, True) if p["flip"] else (False,)):
         if flipped:
-            levels = list(pyramid_grids(np.ascontiguousarray(image[:, ::-1]), hog, geometry, p["scale_step"],
-                                        p["upsample"]))
+            levels = list(pyramid_levels(np.ascontiguousarray(image[:, ::-1]), fp, geometry, p["scale_step"],
+                                         p["upsample"]))
         boxes = [_mirror(b, width) if flipped else b for b in positives]
-        for s, sy, sx, grid in levels:
+        for s, sy, sx, level in levels:
             for k, wc in enumerate(windows):
                 if not (ranges[k][0] * (1 - 1e-9) <= s <= ranges[k][1] * (1 + 1e-9)):
                     continue
-                view = window_view(grid, wc)
-                n_pos = view.shape[:2]
+                n_pos = n_positions(level, fp, wc)
                 if n_pos[0] == 0 or n_pos[1] == 0:
                     continue
                 # positives and regression samples: scan windows on this class's objects
                 bi, r, c, wb = _windows_near(boxes[k], wc, cell, sy, sx, n_pos, ctx)
                 if len(bi):
                     iou = _paired_iou(wb, boxes[k][bi])
-                    feats = view[r, c].reshape(len(r), -1)
+                    feats = level_features(level, fp, geometry[k], r, c)
                     keep = iou >= p["pos_iou"]
                     pos[k].append(np.ascontiguousarray(feats[keep]))
                     near = iou >= 0.5
@@ -131,7 +130,7 @@ def image_samples(image, positives, avoid, windows, hog, p, ranges, rng):
                     if len(avoid[k]):
                         ok &= box_iou(wb, avoid[k]).max(axis=1) < p["neg_iou"]
                     if ok.any():
-                        neg[k].append(np.ascontiguousarray(view[r[ok], c[ok]].reshape(int(ok.sum()), -1)))
+                        neg[k].append(level_features(level, fp, geometry[k], r[ok], c[ok]))
                 n = max(1, int(round(n_rand / len(levels))))
                 r = rng.integers(0, n_pos[0], 3 * n)
                 c = rng.integers(0, n_pos[1], 3 * n)
@@ -139,18 +138,18 @@ def image_samples(image, positives, avoid, windows, hog, p, ranges, rng):
                 ok = np.ones(len(r), bool) if len(avoid[k]) == 0 else box_iou(wb, avoid[k]).max(axis=1) < p["neg_iou"]
                 r, c = r[ok][:n], c[ok][:n]
                 if len(r):
-                    neg[k].append(np.ascontiguousarray(view[r, c].reshape(len(r), -1)))
+                    neg[k].append(level_features(level, fp, geometry[k], r, c))
 
     def stack(parts, k):
-        return np.concatenate(parts) if parts else np.zeros((0, hog.window_dim(windows[k])), np.float32)
+        return np.concatenate(parts) if parts else np.zeros((0, template_dim(fp, geometry[k])), np.float32)
 
     return ([stack(pos[k], k) for k in range(n_k)], [stack(neg[k], k) for k in range(n_k)],
             [(stack(reg_x[k], k), np.concatenate(reg_y[k]) if reg_y[k] else np.zeros((0, 4))) for k in range(n_k)])
 
 
-def reachability(image_shape, boxes, window_cells, hog, scale_step, upsample, scale_range, context=0):
+def reachability(image_shape, boxes, window_cells, fp, scale_step, upsample, scale_range, context=0):
     """Best IoU any scan window of the template can reach with each box (N,), from the grid geometry alone."""
-    cell = hog.cell_size
+    cell = fp.cell_size
     rows, cols = image_shape[:2]
     inner_px = ((window_cells[0] - 2 * context) * cell, (window_cells[1] - 2 * context) * cell)
     best = np.zeros(len(boxes))
