@@ -281,7 +281,7 @@ def _ratio(num, den):
     return float(num) / den if den else 0.0
 
 
-def evaluate(dataset, predictions, iou_threshold=0.5):
+def evaluate(dataset, predictions, iou_threshold=0.5, curves=False):
     """Score predictions against a dataset's ground truth with the shared definitions.
 
     Parameters
@@ -292,6 +292,12 @@ def evaluate(dataset, predictions, iou_threshold=0.5):
         See :func:`read_predictions`.
     iou_threshold : float
         IoU needed by ``loc_accuracy`` and ``corloc`` (a match needs IoU >= it).
+    curves : bool
+        Also return ``curves``: ``recall`` (the 101 COCO recall points),
+        ``precision50`` (per class, the interpolated precision at IoU 0.5 at
+        those points, None where the recall is never reached) and ``main_iou``
+        (per image with an object, the IoU of the top prediction with the main
+        object, 0 without a prediction), for precision-recall plots and IoU histograms.
 
     Returns
     -------
@@ -376,6 +382,10 @@ def evaluate(dataset, predictions, iou_threshold=0.5):
         "n_with_object": n_obj,
         "n_predictions": int(sum(len(p.scores) for p in preds)),
         "iou_threshold": float(iou_threshold),
+        **({"curves": {"recall": RECALL_THRESHOLDS.round(2).tolist(),
+                       "precision50": {name: [None if v < 0 else round(float(v), 6) for v in precision[t50, :, k]]
+                                       for k, name in enumerate(dataset.classes)},
+                       "main_iou": ious.round(6).tolist()}} if curves else {}),
     }
 
 

@@ -273,3 +273,19 @@ def test_cli_evaluate_table_json_and_errors(hand_case, tmp_path, capsys):
     assert main(["evaluate", "--gt", str(tmp_path / "gt.json"), "--pred", str(tmp_path / "q.json")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "ghost" in err and "q.json" in err and "\n" not in err
+
+
+def test_curves_precision_recall_by_hand():
+    """Two objects; detections TP (0.9), FP (0.8), TP (0.7): precision 1 up to recall 0.5, then 2/3."""
+    gt = Dataset([ImageRecord("a", None, 100, 100, [[0, 0, 10, 10], [50, 50, 60, 60]], [0, 0])], ["cat"])
+    preds = [{"image_id": "a", "category_id": "cat", "bbox": b, "score": s}
+             for b, s in (([0, 0, 10, 10], 0.9), ([20, 20, 10, 10], 0.8), ([50, 50, 10, 10], 0.7))]
+    r = evaluate(gt, preds, curves=True)
+    c = r["curves"]
+    assert len(c["recall"]) == 101 and c["recall"][50] == 0.5
+    p = np.array(c["precision50"]["cat"])
+    np.testing.assert_allclose(p[:51], 1.0)
+    np.testing.assert_allclose(p[51:], 2 / 3, rtol=1e-5)
+    assert r["map50"] == pytest.approx(p.mean(), abs=1e-6)
+    assert c["main_iou"] == [1.0]  # the top prediction on the (tied, first) largest object
+    assert "curves" not in evaluate(gt, preds)
