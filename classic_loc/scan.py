@@ -24,7 +24,7 @@ from .features.hog import hog_grid, score_windows, window_view
 from .images import to_gray
 from .pyramid import level_scales, resize_level, window_boxes
 
-__all__ = ["Template", "FeatureParams", "Level", "Candidates", "pyramid_levels", "n_positions", "score_level", "level_features", "scan_image", "detect_image", "apply_deltas", "box_deltas"]
+__all__ = ["Template", "FeatureParams", "Level", "Candidates", "pyramid_levels", "refine_offsets", "n_positions", "score_level", "level_features", "scan_image", "detect_image", "apply_deltas", "box_deltas"]
 
 
 @dataclass(frozen=True)
@@ -156,13 +156,19 @@ class Template:
 
 @dataclass
 class Candidates:
-    """Windows above the floor: boxes (N, 4) in image pixels, raw scores, class index, and optionally features."""
+    """Windows above the floor: boxes (N, 4) in image pixels, raw scores, class index, and where they are.
+
+    ``where`` is (N, 3): pyramid level index, window row and column on it;
+    ``levels`` the :class:`Level` list when the scan kept it (for the ridge of the
+    windows NMS keeps); ``features`` per template (n_k, D_k) arrays when collected.
+    """
 
     boxes: np.ndarray
     scores: np.ndarray
     labels: np.ndarray
-    deltas: np.ndarray
-    features: list  # per template: (n_k, D_k) arrays when collected, else None
+    where: np.ndarray
+    levels: list = None
+    features: list = None
 
 
 def box_deltas(windows, targets):
@@ -263,7 +269,7 @@ def template_dim(fp, t):
 
 
 def scan_image(image, templates, fp, scale_step=1.2, upsample=1.0, floors=None, max_per_level=200,
-               collect_features=False, timings=None):
+               collect_features=False, keep_levels=False, timings=None):
     """Score every window of every template on every pyramid level of ``image``.
 
     Parameters
@@ -279,6 +285,8 @@ def scan_image(image, templates, fp, scale_step=1.2, upsample=1.0, floors=None, 
         At most this many top-scoring windows per template and level are kept.
     collect_features : bool
         Also return each candidate's feature vector (for hard-negative mining).
+    keep_levels : bool
+        Keep every level's features in the result (:func:`refine_offsets` reads them).
     timings : dict, optional
         Seconds spent per stage are added to it (``pyramid``, ``features``, ``scoring``, ``gather``).
 
@@ -287,9 +295,12 @@ def scan_image(image, templates, fp, scale_step=1.2, upsample=1.0, floors=None, 
     Candidates
     """
     pad = max(t.context for t in templates)
-    boxes, scores, labels, deltas = [], [], [], []
+    boxes, scores, labels, where = [], [], [], []
     feats = [[] for _ in templates] if collect_features else None
-    for s, sy, sx, level in pyramid_levels(image, fp, templates, scale_step, upsample, timings):
+    levels = [] if keep_levels else None
+    for i, (s, sy, sx, level) in enumerate(pyramid_levels(image, fp, templates, scale_step, upsample, timings)):
+        if keep_levels:
+            levels.append(level)
         t0 = time.perf_counter()
         for k, t in enumerate(templates):
             if not (t.scale_range[0] * (1 - 1e-9) <= s <= t.scale_range[1] * (1 + 1e-9)):
@@ -308,22 +319,37 @@ def scan_image(image, templates, fp, scale_step=1.2, upsample=1.0, floors=None, 
             boxes.append(window_boxes(r - pad, c - pad, t.window_cells, fp.cell_size, sy, sx, t.context))
             scores.append(flat[idx].astype(np.float64))
             labels.append(np.full(idx.size, k, dtype=np.int64))
-            if t.ridge is not None or collect_features:
-                f = level_features(level, fp, t, r, c)
-                if t.ridge is not None:
-                    deltas.append(f @ t.ridge + t.ridge_bias)
-                if collect_features:
-                    feats[k].append(f)
-            if t.ridge is None:
-                deltas.append(np.zeros((idx.size, 4)))
+            where.append(np.stack([np.full(idx.size, i), r, c], axis=1))
+            if collect_features:
+                feats[k].append(level_features(level, fp, t, r, c))
             t0 = _add(timings, "gather", t0)
     if feats is not None:
         feats = [np.concatenate(f) if f else np.zeros((0, template_dim(fp, t)), np.float32)
                  for f, t in zip(feats, templates)]
     if not boxes:
-        return Candidates(np.zeros((0, 4)), np.zeros(0), np.zeros(0, np.int64), np.zeros((0, 4)), feats)
+        return Candidates(np.zeros((0, 4)), np.zeros(0), np.zeros(0, np.int64), np.zeros((0, 3), np.int64), levels,
+                          feats)
     return Candidates(np.concatenate(boxes), np.concatenate(scores), np.concatenate(labels),
-                      np.concatenate(deltas).astype(np.float64), feats)
+                      np.concatenate(where).astype(np.int64), levels, feats)
+
+
+def refine_offsets(cand, keep, templates, fp):
+    """Ridge box offsets (len(keep), 4) of the candidates ``keep``, from their windows' features.
+
+    Only the windows NMS keeps are gathered, grouped by level and template.
+    Templates without a regressor give zero offsets.
+    """
+    deltas = np.zeros((len(keep), 4))
+    lv, k = cand.where[keep, 0], cand.labels[keep]
+    for key in np.unique(lv * len(templates) + k):
+        sel = np.flatnonzero(lv * len(templates) + k == key)
+        t = templates[int(key % len(templates))]
+        if t.ridge is None:
+            continue
+        level = cand.levels[int(key // len(templates))]
+        w = cand.where[keep[sel]]
+        deltas[sel] = level_features(level, fp, t, w[:, 1], w[:, 2]) @ t.ridge + t.ridge_bias
+    return deltas
 
 
 def detect_image(image, templates, fp, scale_step=1.2, upsample=1.0, min_score=0.01, nms_iou=0.3,
@@ -338,7 +364,7 @@ def detect_image(image, templates, fp, scale_step=1.2, upsample=1.0, min_score=0
     unrefined : (N, 4) the same detections' window boxes before refinement
     """
     floors = [t.raw_floor(min_score) for t in templates]
-    cand = scan_image(image, templates, fp, scale_step, upsample, floors, timings=timings)
+    cand = scan_image(image, templates, fp, scale_step, upsample, floors, keep_levels=refine, timings=timings)
     t0 = time.perf_counter()
     probs = np.zeros(len(cand.scores))
     for k, t in enumerate(templates):
@@ -347,7 +373,7 @@ def detect_image(image, templates, fp, scale_step=1.2, upsample=1.0, min_score=0
     keep = batched_nms(cand.boxes, probs, cand.labels, nms_iou, nms_cover)
     t0 = _add(timings, "nms", t0)
     windows = cand.boxes[keep]
-    boxes = apply_deltas(windows, cand.deltas[keep]) if refine else windows
+    boxes = apply_deltas(windows, refine_offsets(cand, keep, templates, fp)) if refine else windows
     boxes = clip_boxes(boxes, image.shape)
     ok = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
     keep, boxes, windows = keep[ok], boxes[ok], windows[ok]
