@@ -200,23 +200,21 @@ def _cmd_fit(args):
 
 def _cmd_predict(args):
     from .localizer import Localizer
-    from .workflow import image_files, predict_files
+    from .workflow import image_files, iter_predictions, write_predictions
 
     model = Localizer.load(args.model)
     paths = image_files(args.inputs)
     if not paths:
         raise DataError(" ".join(args.inputs), "", "no image files found", "give image files or folders of images",
                         kind="missing image")
-    results = predict_files(model, paths, args.threshold, args.draw, args.n_jobs, verbose=not args.quiet)
-    text = json.dumps(results)
     if args.out:
-        from ._fileio import atomic_write_text
-
-        atomic_write_text(args.out, text)
+        n = write_predictions(args.out, model, paths, args.threshold, args.draw, args.n_jobs, verbose=not args.quiet)
         if not args.quiet:
-            print(f"{len(results)} detections in {len(paths)} images -> {args.out}", file=sys.stderr)
+            print(f"{n} detections in {len(paths)} images -> {args.out}", file=sys.stderr)
     else:
-        print(text)
+        results = [e for part in iter_predictions(model, paths, args.threshold, args.draw, args.n_jobs,
+                                                  verbose=not args.quiet) for e in part]
+        print(json.dumps(results))
     return 0
 
 

@@ -12,12 +12,13 @@ from contextlib import ExitStack, contextmanager
 
 import numpy as np
 
-from ._fileio import atomic_write_bytes, atomic_write_text
+from ._fileio import atomic_path, atomic_write_bytes, atomic_write_text
 from ._progress import progress
 from .evaluate import evaluate
 from .images import read_image
 
-__all__ = ["fit_and_evaluate", "evaluate_model", "predict_files", "single_thread", "image_files"]
+__all__ = ["fit_and_evaluate", "evaluate_model", "iter_predictions", "predict_files", "write_predictions",
+           "single_thread", "image_files"]
 
 REPORT_KEYS = ("metrics", "fit_seconds", "predict_ms_per_image", "model_bytes", "mean_iou_before_refinement",
                "mean_iou_after_refinement", "unreachable_boxes")
@@ -130,24 +131,57 @@ def _predict_one(model, path, threshold, draw_dir):
     return det.to_coco(stem)
 
 
-def predict_files(model, paths, threshold=None, draw_dir=None, n_jobs=1, verbose=False):
-    """COCO results for every image path (image_id = file stem), streamed one image at a time.
+def iter_predictions(model, paths, threshold=None, draw_dir=None, n_jobs=1, verbose=False):
+    """Yield each image's COCO results (a list; image_id = file stem), in order, streaming.
 
-    With ``n_jobs`` > 1 images are spread over threads (OpenCV and numpy release the GIL in
-    the heavy parts); memory stays bounded by the images in flight.
+    At most ``2 * n_jobs`` images are read or predicted at once, so memory stays
+    constant however many paths there are. With ``n_jobs`` > 1 images are spread
+    over threads sharing the one model (OpenCV and numpy release the GIL in the heavy parts).
     """
     threshold = model.min_score if threshold is None else threshold
     if draw_dir:
         os.makedirs(draw_dir, exist_ok=True)
-    results = []
+    paths = list(paths)
     if n_jobs == 1:
         for path in progress(paths, "predicting", verbose):
-            results.extend(_predict_one(model, path, threshold, draw_dir))
-        return results
+            yield _predict_one(model, path, threshold, draw_dir)
+        return
+    from collections import deque
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=n_jobs) as pool:
-        for part in progress(pool.map(lambda p: _predict_one(model, p, threshold, draw_dir), paths), "predicting",
-                         verbose, total=len(paths)):
-            results.extend(part)
-    return results
+        pending = deque()
+        bar = progress(range(len(paths)), "predicting", verbose)
+        done = iter(bar)
+        for path in paths:
+            pending.append(pool.submit(_predict_one, model, path, threshold, draw_dir))
+            if len(pending) >= 2 * n_jobs:
+                next(done, None)
+                yield pending.popleft().result()
+        while pending:
+            next(done, None)
+            yield pending.popleft().result()
+        next(done, None)  # let the bar close
+
+
+def predict_files(model, paths, threshold=None, draw_dir=None, n_jobs=1, verbose=False):
+    """COCO results for every image path, as one list (see :func:`iter_predictions`)."""
+    return [entry for part in iter_predictions(model, paths, threshold, draw_dir, n_jobs, verbose) for entry in part]
+
+
+def write_predictions(path, model, paths, threshold=None, draw_dir=None, n_jobs=1, verbose=False):
+    """Stream COCO results for ``paths`` into the JSON file ``path`` (atomically); returns the detection count.
+
+    Each image's detections are written as soon as they are ready, so a folder
+    of any size is predicted in constant memory.
+    """
+    n = 0
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write("[")
+            for part in iter_predictions(model, paths, threshold, draw_dir, n_jobs, verbose):
+                for entry in part:
+                    fh.write(("," if n else "") + "\n" + json.dumps(entry))
+                    n += 1
+            fh.write("\n]\n")
+    return n

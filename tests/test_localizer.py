@@ -314,3 +314,25 @@ def test_negative_cache_drops_easy_negatives_first():
     assert dropped == 1 and sorted(merged[:, 0].tolist()) == [-2, -0.5, 0.5, 2, 3]
     merged, dropped = _negative_cache(old, new, t, cap=3)  # only hard ones fit: the hardest three
     assert dropped == 3 and sorted(merged[:, 0].tolist()) == [0.5, 2, 3]
+
+
+def test_prediction_over_files_streams_in_order_and_in_bounded_memory(fitted, tmp_path, monkeypatch):
+    import classic_loc.workflow as wf
+
+    model, test = fitted
+    paths = [test[i].path for i in range(12)]
+    one = wf.predict_files(model, paths, n_jobs=1)
+    assert wf.predict_files(model, paths, n_jobs=2) == one  # threads keep the order and the results
+    n = wf.write_predictions(tmp_path / "p.json", model, paths, n_jobs=2)
+    assert json.loads((tmp_path / "p.json").read_text()) == one and n == len(one)
+    # lazy: when the first image's results come out, at most 2 * n_jobs images have been read
+    reads = []
+    real = wf.read_image
+    monkeypatch.setattr(wf, "read_image", lambda p: reads.append(p) or real(p))
+    stream = wf.iter_predictions(model, paths, n_jobs=2)
+    next(stream)
+    assert 1 <= len(reads) <= 4
+    stream.close()
+    reads.clear()
+    next(wf.iter_predictions(model, paths, n_jobs=1))
+    assert len(reads) == 1
