@@ -178,6 +178,11 @@ class Localizer:
         kept, higher-scored box of its class (parts of an object found inside the
         whole). "auto": the largest such share between two training boxes plus
         0.1, at least 0.7; None: off.
+    cascade : bool
+        At prediction, reject most windows with a cheap first stage before the full
+        template (models with Haar features; the first stage, set at fit, passes 99% of
+        the training positives: the HOG part of a HOG + Haar template, a tenth of a Haar
+        template's features). Faster, at a measured accuracy cost (see the README).
     min_score : float
         Detections below this calibrated probability are not reported.
     max_detections : int
@@ -210,7 +215,7 @@ class Localizer:
                  haar_features=200, haar_candidates=4000, window_cells=None, window_area=48, context=1, scale_step=1.1, upsample=1.0, min_size=None, max_size=None,
                  C=0.01, flip=True, n_random_negatives=10000, mining_rounds=2,
                  max_negatives_per_image="auto", max_negatives=40000, neg_iou=0.5, pos_iou=0.6,
-                 calibration_fraction=0.2, ridge_alpha=10.0, refine=True, nms_iou=0.3, nms_cover="auto", min_score=0.02,
+                 calibration_fraction=0.2, ridge_alpha=10.0, refine=True, nms_iou=0.3, nms_cover="auto", cascade=False, min_score=0.02,
                  max_detections=100, random_state=0, n_jobs=1, verbose=False):
         self.features = features
         self.cell_size = cell_size
@@ -242,6 +247,7 @@ class Localizer:
         self.refine = refine
         self.nms_iou = nms_iou
         self.nms_cover = nms_cover
+        self.cascade = cascade
         self.min_score = min_score
         self.max_detections = max_detections
         self.random_state = random_state
@@ -357,7 +363,8 @@ class Localizer:
     def _detect_one(self, image, timings=None, refine=None):
         boxes, labels, scores, windows = detect_image(
             image, self.templates_, self._feature_params(), self.scale_step, self.upsample, self.min_score, self.nms_iou,
-            self.max_detections, self.refine if refine is None else refine, timings, self.nms_cover_)
+            self.max_detections, self.refine if refine is None else refine, timings, self.nms_cover_,
+            bool(self.cascade))
         return Detections(boxes, labels, scores, self.classes_), windows
 
     def detect(self, images, timings=None):
@@ -417,10 +424,13 @@ class Localizer:
             arrays[f"weights_{k}"] = np.asarray(t.weights, np.float32)
             if t.haar is not None:
                 arrays[f"haar_{k}"] = np.asarray(t.haar, np.int32)  # (type, y, x, h, w) in Haar units
+            if t.stage1_haar is not None:
+                arrays[f"stage1_haar_{k}"] = np.asarray(t.stage1_haar, np.int32)
             if t.ridge is not None:
                 arrays[f"ridge_{k}"] = np.asarray(t.ridge, np.float32)
                 arrays[f"ridge_bias_{k}"] = np.asarray(t.ridge_bias, np.float64)
             templates.append({"window_cells": list(t.window_cells), "context": int(t.context), "bias": float(t.bias),
+                              "stage1_threshold": None if t.stage1_threshold is None else float(t.stage1_threshold),
                               "calibration": [float(v) for v in t.calibration],
                               "scale_range": [float(t.scale_range[0]),
                                               None if math.isinf(t.scale_range[1]) else float(t.scale_range[1])]})
@@ -465,7 +475,11 @@ class Localizer:
                 lo, hi = t["scale_range"]
                 tpl = Template(wc, w, float(t["bias"]), tuple(float(v) for v in t["calibration"]),
                                arrays.get(f"ridge_{k}"), arrays.get(f"ridge_bias_{k}"),
-                               (float(lo), math.inf if hi is None else float(hi)), int(t["context"]), haar)
+                               (float(lo), math.inf if hi is None else float(hi)), int(t["context"]), haar,
+                               t.get("stage1_threshold"), arrays.get(f"stage1_haar_{k}"))
+                if tpl.stage1_haar is not None and (haar is None or tpl.stage1_haar.ndim != 1 or (
+                        len(tpl.stage1_haar) and not 0 <= tpl.stage1_haar.min() <= tpl.stage1_haar.max() < len(haar))):
+                    raise ValueError(f"template {k}'s first-stage features are not among its Haar features")
                 if w.shape != (template_dim(fp, tpl),):
                     raise ValueError(f"template {k} has {w.shape} weights for a {wc} window")
                 model.templates_.append(tpl)

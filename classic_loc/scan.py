@@ -19,7 +19,7 @@ import numpy as np
 
 from .boxes import batched_nms, clip_boxes
 from .features.fhog import FHOG_FEATURES, fhog_grid
-from .features.haar import HaarModel, haar_features, integral_images, rectify, unit_image
+from .features.haar import HaarModel, integral_images, rectify, unit_image
 from .features.hog import hog_grid, score_windows, window_view
 from .images import to_gray
 from .pyramid import level_scales, resize_level, window_boxes
@@ -123,6 +123,10 @@ class Template:
     scale_range : (lo, hi) pyramid scales at which this template is run
     context : int, cells of context on each side of the window around the object
     haar : (F, 5) int32 Haar features ``(type, y, x, h, w)`` in the window's Haar units, or None
+    stage1_threshold : float or None, the first stage of the optional two-stage cascade:
+        windows whose first-stage score is below it are rejected without the full template.
+        The first stage is the HOG part (plus bias) of a HOG + Haar template, or for a Haar
+        template the Haar features ``stage1_haar`` (indices into ``haar``) alone.
     """
 
     window_cells: tuple
@@ -134,14 +138,26 @@ class Template:
     scale_range: tuple = (0.0, np.inf)
     context: int = 0
     haar: np.ndarray = None
-    _haar_model: HaarModel = field(default=None, init=False, repr=False, compare=False)
+    stage1_threshold: float = None
+    stage1_haar: np.ndarray = None
+    _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def haar_model(self, fp):
         """The Haar part of ``weights`` as a :class:`~classic_loc.features.haar.HaarModel` (made once)."""
-        if self._haar_model is None:
-            self._haar_model = HaarModel(self.haar, self.weights[fp.hog_dim(self.window_cells):],
-                                         fp.haar_window(self.window_cells))
-        return self._haar_model
+        if "haar" not in self._cache:
+            w = None if self.weights is None else self.weights[fp.hog_dim(self.window_cells):]
+            self._cache["haar"] = HaarModel(self.haar, fp.haar_window(self.window_cells), w)
+        return self._cache["haar"]
+
+    def stage1_model(self, fp):
+        """The Haar features of the cascade's first stage and their weights, as a HaarModel (made once)."""
+        if "stage1" not in self._cache:
+            n = len(self.haar)
+            w = self.weights[fp.hog_dim(self.window_cells):]
+            sub = np.asarray(self.stage1_haar, dtype=np.intp)
+            self._cache["stage1"] = HaarModel(self.haar[sub], fp.haar_window(self.window_cells),
+                                              np.r_[w[sub], w[n + sub]])
+        return self._cache["stage1"]
 
     def raw_floor(self, min_probability):
         """The raw score whose calibrated probability is ``min_probability``."""
@@ -238,18 +254,34 @@ def n_positions(level, fp, window_cells):
     return n
 
 
-def score_level(level, fp, t):
-    """Raw scores of template ``t`` for every window of ``level``, (rows, cols): one matrix product per feature family."""
+def score_level(level, fp, t, cascade=False):
+    """Raw scores of template ``t`` for every window of ``level``, (rows, cols): one matrix product per feature family.
+
+    With ``cascade`` (and a template that has a first stage, see :class:`Template`), the
+    first stage scores every window and only the windows that pass it get the full
+    template; the others score ``-inf``.
+    """
     n = n_positions(level, fp, t.window_cells)
     if n[0] == 0 or n[1] == 0:
         return np.zeros(n)
     score = np.full(n, float(t.bias))
     d_hog = fp.hog_dim(t.window_cells)
+    step = fp.cell_size // fp.haar_unit
     if d_hog:
         score += score_windows(level.grid, t.window_cells, t.weights[:d_hog])[:n[0], :n[1]]
-    if fp.haar:
-        score += t.haar_model(fp).scores(level.ii, level.ii2, fp.cell_size // fp.haar_unit)[:n[0], :n[1]]
-    return score
+    if not fp.haar:
+        return score
+    if not (cascade and t.stage1_threshold is not None):
+        return score + t.haar_model(fp).scores(level.ii, level.ii2, step)[:n[0], :n[1]]
+    if not d_hog:  # a Haar template's first stage: a few of its features
+        score += t.stage1_model(fp).scores(level.ii, level.ii2, step)[:n[0], :n[1]]
+    passed = np.flatnonzero(score.ravel() >= t.stage1_threshold)
+    out = np.full(n, -np.inf)
+    if passed.size:
+        r, c = np.divmod(passed, n[1])
+        h = rectify(t.haar_model(fp).features(level.ii, level.ii2, step, r, c)) @ t.weights[d_hog:]
+        out.ravel()[passed] = (score.ravel()[passed] if d_hog else float(t.bias)) + h
+    return out
 
 
 def level_features(level, fp, t, rows, cols):
@@ -258,8 +290,7 @@ def level_features(level, fp, t, rows, cols):
     if fp.hog_dim(t.window_cells):
         parts.append(window_view(level.grid, t.window_cells)[rows, cols].reshape(len(rows), -1))
     if fp.haar:
-        hw, k = fp.haar_window(t.window_cells), fp.cell_size // fp.haar_unit
-        parts.append(rectify(haar_features(level.ii, level.ii2, t.haar, hw, k, rows, cols)))
+        parts.append(rectify(t.haar_model(fp).features(level.ii, level.ii2, fp.cell_size // fp.haar_unit, rows, cols)))
     return np.ascontiguousarray(np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0], dtype=np.float32)
 
 
@@ -269,7 +300,7 @@ def template_dim(fp, t):
 
 
 def scan_image(image, templates, fp, scale_step=1.2, upsample=1.0, floors=None, max_per_level=200,
-               collect_features=False, keep_levels=False, timings=None):
+               collect_features=False, keep_levels=False, timings=None, cascade=False):
     """Score every window of every template on every pyramid level of ``image``.
 
     Parameters
@@ -287,6 +318,8 @@ def scan_image(image, templates, fp, scale_step=1.2, upsample=1.0, floors=None, 
         Also return each candidate's feature vector (for hard-negative mining).
     keep_levels : bool
         Keep every level's features in the result (:func:`refine_offsets` reads them).
+    cascade : bool
+        Use the templates' first stages (see :func:`score_level`).
     timings : dict, optional
         Seconds spent per stage are added to it (``pyramid``, ``features``, ``scoring``, ``gather``).
 
@@ -305,7 +338,7 @@ def scan_image(image, templates, fp, scale_step=1.2, upsample=1.0, floors=None, 
         for k, t in enumerate(templates):
             if not (t.scale_range[0] * (1 - 1e-9) <= s <= t.scale_range[1] * (1 + 1e-9)):
                 continue
-            sc = score_level(level, fp, t)
+            sc = score_level(level, fp, t, cascade)
             t0 = _add(timings, "scoring", t0)
             if sc.size == 0:
                 continue
@@ -353,7 +386,7 @@ def refine_offsets(cand, keep, templates, fp):
 
 
 def detect_image(image, templates, fp, scale_step=1.2, upsample=1.0, min_score=0.01, nms_iou=0.3,
-                 max_detections=100, refine=True, timings=None, nms_cover=None):
+                 max_detections=100, refine=True, timings=None, nms_cover=None, cascade=False):
     """All detections of one image: per-class NMS, ridge refinement, NMS again.
 
     Returns
@@ -364,7 +397,8 @@ def detect_image(image, templates, fp, scale_step=1.2, upsample=1.0, min_score=0
     unrefined : (N, 4) the same detections' window boxes before refinement
     """
     floors = [t.raw_floor(min_score) for t in templates]
-    cand = scan_image(image, templates, fp, scale_step, upsample, floors, keep_levels=refine, timings=timings)
+    cand = scan_image(image, templates, fp, scale_step, upsample, floors, keep_levels=refine, timings=timings,
+                      cascade=cascade)
     t0 = time.perf_counter()
     probs = np.zeros(len(cand.scores))
     for k, t in enumerate(templates):

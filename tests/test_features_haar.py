@@ -151,7 +151,10 @@ def test_model_scores_equal_rectified_features_times_weights():
     ii, ii2 = integral_images(image)
     coords = haar_feature_coords(12, 10)[rng.choice(3000, 40, replace=False)]
     w = rng.normal(size=80)
-    scores = HaarModel(coords, w, (12, 10)).scores(ii, ii2, 2)
+    model = HaarModel(coords, (12, 10), w)
+    scores = model.scores(ii, ii2, 2)
+    r, c = np.array([0, 5, 7]), np.array([3, 0, 9])
+    np.testing.assert_allclose(model.features(ii, ii2, 2, r, c), haar_features(ii, ii2, coords, (12, 10), 2, r, c))
     feats = rectify(haar_features(ii, ii2, coords, (12, 10), 2))
     assert feats.shape[1] == 80 and (feats >= 0).all()
     np.testing.assert_allclose(scores.ravel(), feats @ w, rtol=1e-9, atol=1e-9)
@@ -239,3 +242,55 @@ def test_haar_model_file_with_bad_coordinates_is_refused(demo_haar, tmp_path):
     save_model(tmp_path / "bad.npz", meta, arrays)
     with pytest.raises(ModelFileError, match="past its"):
         Localizer.load(tmp_path / "bad.npz")
+
+
+@pytest.mark.parametrize("variant", [None, "felzenszwalb"])
+def test_cascade_scores_passed_windows_exactly_and_rejects_the_rest(variant):
+    rng = np.random.default_rng(4)
+    image = rng.integers(0, 256, (90, 120)).astype(np.uint8)
+    fp = FeatureParams(variant=variant, haar=True)
+    wc = (6, 5)
+    coords = haar_feature_coords(*fp.haar_window(wc))[::97]
+    n = len(coords)
+    w = rng.normal(size=fp.window_dim(wc, n)).astype(np.float32)
+    sub = np.array([1, 4, 7], np.int32)
+    _, _, _, level = next(iter(pyramid_levels(image, fp, [Template(wc, w, context=1, haar=coords)], 1.3)))
+    full_t = Template(wc, w, 0.5, context=1, haar=coords)
+    full = score_level(level, fp, full_t)
+    # the first stage by hand: the HOG part plus bias, or the stage-1 Haar features' rectified part plus bias
+    r, c = np.divmod(np.arange(full.size), full.shape[1])
+    f = level_features(level, fp, full_t, r, c).astype(np.float64)
+    d_hog = fp.hog_dim(wc)
+    cols = np.arange(d_hog) if variant else np.r_[sub, n + sub]
+    s1 = f[:, cols] @ w[cols] + 0.5
+    threshold = float(np.median(s1))
+    t = Template(wc, w, 0.5, context=1, haar=coords, stage1_threshold=threshold, stage1_haar=None if variant else sub)
+    got = score_level(level, fp, t, cascade=True).ravel()
+    passed = s1 >= threshold
+    assert 0 < passed.sum() < len(passed)
+    np.testing.assert_array_equal(np.isinf(got), ~passed)
+    np.testing.assert_allclose(got[passed], full.ravel()[passed], rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(score_level(level, fp, t), full)  # cascade off: unchanged
+
+
+def test_cascade_fitted_thresholds_round_trip_and_never_reject_at_minus_infinity(demo_haar, tmp_path):
+    import dataclasses
+
+    train, test = demo_haar
+    model = Localizer(features="haar", haar_features=30, haar_candidates=400, mining_rounds=1,
+                      n_random_negatives=500).fit(train)
+    for t in model.templates_:
+        assert np.isfinite(t.stage1_threshold) and len(t.stage1_haar) == 10
+    model.save(tmp_path / "c.npz")
+    loaded = Localizer.load(tmp_path / "c.npz").set_params(cascade=True)
+    for a, b in zip(model.templates_, loaded.templates_):
+        assert a.stage1_threshold == b.stage1_threshold
+        np.testing.assert_array_equal(a.stage1_haar, b.stage1_haar)
+    fast = loaded.detect([test.image(i) for i in range(3)])
+    assert all(np.isfinite(d.scores).all() for d in fast)
+    # a first stage that passes everything gives exactly the full model's detections
+    loaded.templates_ = [dataclasses.replace(t, stage1_threshold=-np.inf) for t in loaded.templates_]
+    for i in range(3):
+        a, b = model.detect(test.image(i)), loaded.detect(test.image(i))
+        np.testing.assert_allclose(a.boxes, b.boxes, atol=1e-6)
+        np.testing.assert_allclose(a.scores, b.scores, atol=1e-6)

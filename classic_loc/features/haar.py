@@ -293,23 +293,38 @@ def rectify(features):
 
 
 class HaarModel:
-    """A linear model over rectified Haar features (:func:`rectify`), ready to score all windows of a level.
+    """A set of Haar features of one window shape, ready for all windows of a level, and a linear model over them.
+
+    The corner matrix is built once; :meth:`features` gives windows' normalised
+    features, :meth:`scores` a linear model's scores over the rectified features
+    (:func:`rectify`) of every window.
 
     Parameters
     ----------
     coords : (F, 5) int ndarray
         The features, in units of a ``window`` (height, width).
-    weights : (2F,) ndarray
-        Weights of the rectified features: positive parts, then negative parts.
+    window : (int, int)
+    weights : (2F,) ndarray, optional
+        Weights of the rectified features: positive parts, then negative parts (needed by :meth:`scores`).
     """
 
-    def __init__(self, coords, weights, window):
+    def __init__(self, coords, window, weights=None):
         total, signed = feature_areas(coords)
         self.window = tuple(window)
         self.matrix = corner_matrix(coords, *window) / total  # (L, F): lattice -> area-normalised sums
         self.signed = signed / total
-        w = np.asarray(weights, dtype=np.float64).reshape(2, -1)
-        self.w_pos, self.w_neg = w[0], w[1]
+        if weights is not None:
+            w = np.asarray(weights, dtype=np.float64).reshape(2, -1)
+            self.w_pos, self.w_neg = w[0], w[1]
+
+    def features(self, ii, ii2, step, rows, cols):
+        """Normalised features (n, F) of the windows at ``(rows, cols)`` (as :func:`haar_features`)."""
+        rows, cols = np.asarray(rows, dtype=np.intp), np.asarray(cols, dtype=np.intp)
+        view = lattice_view(ii, self.window, step)
+        mean, std = window_moments(ii, ii2, self.window, step)
+        g = view[rows, cols].reshape(len(rows), -1) @ self.matrix
+        g -= mean[rows, cols][:, None] * self.signed
+        return g / std[rows, cols][:, None]
 
     def scores(self, ii, ii2, step):
         """Scores of every window, (n_rows, n_cols) float64: ``rectify(haar_features(...)) @ weights``.

@@ -138,6 +138,31 @@ def _select_haar(dataset, fit_idx, geometry, p, rng, verbose):
     return out
 
 
+def _first_stage(t, pos, fp, recall=0.99):
+    """Give ``t`` the first stage of the optional cascade, passing ``recall`` of its positive windows ``pos``.
+
+    A HOG + Haar template's first stage is its HOG part (the Haar part, the costly
+    one, is then computed only for the windows that pass); a Haar template's is its
+    strongest tenth of features (weight times spread over the positives, at least 10).
+    HOG-only templates get none: there the features, not the scoring, take the time.
+    """
+    if not fp.haar or len(pos) == 0:
+        return t
+    d_hog = fp.hog_dim(t.window_cells)
+    if d_hog:
+        s1 = pos[:, :d_hog] @ t.weights[:d_hog] + t.bias
+        sub = None
+    else:
+        n, w = len(t.haar), t.weights
+        spread = pos.std(axis=0)
+        strength = np.maximum(np.abs(w[:n]) * spread[:n], np.abs(w[n:]) * spread[n:])
+        sub = np.sort(np.argsort(-strength, kind="stable")[:max(10, n // 10)])
+        cols = np.r_[sub, n + sub]
+        s1 = pos[:, cols] @ w[cols] + t.bias
+        sub = sub.astype(np.int32)
+    return dataclasses.replace(t, stage1_threshold=float(np.quantile(s1, 1 - recall)), stage1_haar=sub)
+
+
 def _max_cover(dataset):
     """The largest share of a training box's area inside another box of its class (0 without pairs)."""
     best = 0.0
@@ -301,6 +326,7 @@ def train_templates(dataset, p, verbose=False):
         if sum(added) == 0:
             break
     report["mining_rounds"] = rounds
+    templates = [_first_stage(t, pos[k], fp) for k, t in enumerate(templates)]
     report["n_positives"] = dict(zip(dataset.classes, map(len, pos)))
     report["n_negatives"] = dict(zip(dataset.classes, map(len, neg)))
     del pos, neg
