@@ -92,6 +92,10 @@ def build_parser():
     pr.add_argument("--threshold", type=float,
                     help="report detections with at least this calibrated score (default: the model's min_score)")
     pr.add_argument("--n-jobs", type=int, default=1, help="images processed in parallel threads (default: 1)")
+    pr.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                    help=f"change a prediction setting of the model for this run (repeatable): "
+                         f"{', '.join(PREDICT_SETTINGS)}; e.g. --set scale_step=1.2 (fewer pyramid levels: faster) "
+                         f"or --set cascade=true (Haar models: a cheap first stage rejects most windows)")
     pr.add_argument("--quiet", action="store_true", help="no progress bar")
 
     demo = sub.add_parser(
@@ -114,6 +118,9 @@ def _cmd_evaluate(args):
         save_json(result, args.out)
     print(json.dumps(result) if args.json else format_report(result))
     return 0
+
+
+PREDICT_SETTINGS = ("scale_step", "upsample", "cascade", "min_score", "nms_iou", "max_detections", "refine")
 
 
 def _parse_set(items):
@@ -203,6 +210,14 @@ def _cmd_predict(args):
     from .workflow import image_files, iter_predictions, write_predictions
 
     model = Localizer.load(args.model)
+    changes = _parse_set(args.set)
+    bad = sorted(set(changes) - set(PREDICT_SETTINGS))
+    if bad:
+        raise DataError("--set", bad[0], "is not a prediction setting",
+                        f"use one of {', '.join(PREDICT_SETTINGS)} (the others are fixed when the model is trained)",
+                        kind="usage")
+    model.set_params(**changes)
+    model._check_params()
     paths = image_files(args.inputs)
     if not paths:
         raise DataError(" ".join(args.inputs), "", "no image files found", "give image files or folders of images",

@@ -266,6 +266,16 @@ def test_cli_fit_predict_evaluate(demo_small, tmp_path, capsys):
     capsys.readouterr()
     assert main(["evaluate", "--gt", str(root), "--split", "test", "--pred", str(preds), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["n_predictions"] == len(results)
+    # prediction settings per run: a coarser pyramid gives the API's results with that setting
+    coarse = tmp_path / "c.json"
+    assert main(["predict", "--model", str(model_path), *images, "--out", str(coarse), "--quiet",
+                 "--set", "scale_step=1.3"]) == 0
+    from classic_loc.workflow import predict_files
+
+    api = predict_files(Localizer.load(model_path).set_params(scale_step=1.3), images)
+    assert json.loads(coarse.read_text()) == api != predict_files(Localizer.load(model_path), images)
+    assert main(["predict", "--model", str(model_path), images[0], "--set", "window_area=10"]) == 2
+    assert "window_area: is not a prediction setting" in capsys.readouterr().err
 
 
 def test_cli_fit_holdout_warning_and_bad_set(demo_small, tmp_path, capsys):
