@@ -138,9 +138,11 @@ def _select_haar(dataset, fit_idx, geometry, p, rng, verbose):
     return out
 
 
-def _first_stage(t, pos, fp, recall=0.99):
+def _first_stage(t, pos, fp, floor, recall=0.99):
     """Give ``t`` the first stage of the optional cascade, passing ``recall`` of its positive windows ``pos``.
 
+    Only the positives the full template scores at least ``floor`` (the raw score of
+    ``min_score``) count: the others would not be reported anyway (at least 20 are kept).
     A HOG + Haar template's first stage is its HOG part (the Haar part, the costly
     one, is then computed only for the windows that pass); a Haar template's is its
     strongest tenth of features (weight times spread over the positives, at least 10).
@@ -148,6 +150,9 @@ def _first_stage(t, pos, fp, recall=0.99):
     """
     if not fp.haar or len(pos) == 0:
         return t
+    final = pos @ t.weights + t.bias
+    if (final >= floor).sum() >= 20:
+        pos = pos[final >= floor]
     d_hog = fp.hog_dim(t.window_cells)
     if d_hog:
         s1 = pos[:, :d_hog] @ t.weights[:d_hog] + t.bias
@@ -326,10 +331,9 @@ def train_templates(dataset, p, verbose=False):
         if sum(added) == 0:
             break
     report["mining_rounds"] = rounds
-    templates = [_first_stage(t, pos[k], fp) for k, t in enumerate(templates)]
     report["n_positives"] = dict(zip(dataset.classes, map(len, pos)))
     report["n_negatives"] = dict(zip(dataset.classes, map(len, neg)))
-    del pos, neg
+    del neg
 
     # 2. ridge box regression, per class
     for k, t in enumerate(templates):
@@ -349,6 +353,8 @@ def train_templates(dataset, p, verbose=False):
         y = np.concatenate([c[k][1] for c in cal])
         t.calibration = _platt(s, y)
     report["calibration"] = {c: list(t.calibration) for c, t in zip(dataset.classes, templates)}
+    templates = [_first_stage(t, pos[k], fp, t.raw_floor(p["min_score"])) for k, t in enumerate(templates)]
+    del pos
 
     # 4. presence threshold and the effect of refinement, on the held-out images
     dets = _parallel(p["n_jobs"], _Detect(dataset, p, templates), cal_src, "presence threshold", verbose)
