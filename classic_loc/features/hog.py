@@ -60,7 +60,7 @@ import functools
 
 import numpy as np
 import cv2
-from numpy.lib.stride_tricks import sliding_window_view
+from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
 __all__ = [
     "BLOCK_NORMS",
@@ -792,9 +792,12 @@ def _score_by_responses(grid, window_blocks, weights, positions):
         # response[i, j, k] = every block's response to model k's weights at offset (i0 + i, j)
         response = per_offset[i0:i1].reshape(-1, block_dim) @ blocks_t
         response = response.reshape(i1 - i0, wb_cols, n_models, nb_rows, nb_cols)
-        for i in range(i0, i1):
-            for j in range(wb_cols):
-                scores += response[i - i0, j, :, i:i + n_pos_rows, j:j + n_pos_cols]
+        # window (r, c) needs response[i - i0, j, k, r + i, c + j] for every offset: a strided view
+        # whose last two axes walk those diagonals, summed in one reduction (no Python loop over offsets)
+        s_i, s_j, s_k, s_r, s_c = response.strides
+        diagonals = as_strided(response[0, 0, :, i0:], shape=(n_models, n_pos_rows, n_pos_cols, i1 - i0, wb_cols),
+                               strides=(s_k, s_r, s_c, s_i + s_r, s_j + s_c), writeable=False)
+        scores += diagonals.sum(axis=(3, 4))
     return np.ascontiguousarray(scores.transpose(1, 2, 0))
 
 
