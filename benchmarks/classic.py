@@ -10,7 +10,7 @@ split, predict its ``test`` split, score with the shared evaluator, and write to
 - ``<set>_classic-<features>.npz``: the model (``Localizer.save``; its size is ``model_bytes``);
 - ``<set>_classic-<features>_detections.json``: COCO results for the test split, as
   ``Detections.to_coco`` writes them (``image_id`` = the image's file stem, ``category_id`` =
-  the class name, ``bbox`` = ``[x, y, w, h]``; both ids are what ``classic_loc.evaluate`` reads);
+  the class name, ``bbox`` = ``[x, y, w, h]``; both ids are what ``classic_loc.evaluation`` reads);
 - ``<set>_classic-<features>_figures.json``: ``fit_seconds`` (``Localizer.fit`` on the train
   split with ``n_jobs`` processes), ``predict_ms_per_image`` (median over the test images of
   ``Localizer.detect`` on one thread, image decoding excluded, after one warm-up call),
@@ -169,7 +169,7 @@ def run(set_name, features, data_dir=DEFAULT_DATA, out_dir=DEFAULT_OUT, seed=0, 
     """
     from classic_loc import Localizer, load_dataset
     from classic_loc._fileio import atomic_write_text
-    from classic_loc.evaluate import evaluate
+    from classic_loc.evaluation import evaluate
     from classic_loc.workflow import fit_and_evaluate
 
     if features not in FEATURES:

@@ -3,7 +3,7 @@
 It is the CNN side of the comparison with the classical HOG + linear SVM
 baseline, on equal terms: the same train/test split of the same data set, and
 its predictions written as a COCO results JSON that the shared evaluator
-(:func:`classic_loc.evaluate.evaluate`, ``python -m classic_loc evaluate``)
+(:func:`classic_loc.evaluation.evaluate`, ``python -m classic_loc evaluate``)
 scores with the same code and definitions as the classical model's.
 
 The model ("classification + localization" network)

@@ -428,7 +428,7 @@ def to_coco_results(test, detections, class_of):
 
 
 def _metrics(test, results):
-    from classic_loc.evaluate import evaluate
+    from classic_loc.evaluation import evaluate
 
     m = evaluate(test, results)
     keys = ("accuracy", "loc_accuracy", "mean_iou", "corloc", "map50", "map", "map75", "presence_accuracy")

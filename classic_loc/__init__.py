@@ -6,7 +6,7 @@ non-maximum suppression; and the evaluator it shares with CNN models.
 
 Reading order: :mod:`classic_loc.boxes` (the one box convention),
 :mod:`classic_loc.datasets` (formats in, one Dataset type out),
-:mod:`classic_loc.evaluate` (the shared metrics), :mod:`classic_loc.localizer`
+:mod:`classic_loc.evaluation` (the shared metrics), :mod:`classic_loc.localizer`
 (the estimator) with :mod:`classic_loc.pyramid`, :mod:`classic_loc.features`,
 :mod:`classic_loc.scan` (prediction) and :mod:`classic_loc.training` (fit only),
 :mod:`classic_loc.model_io` (the model file), :mod:`classic_loc.workflow` and
@@ -25,7 +25,7 @@ _EXPORTS = {
     "batched_nms": "boxes",
     "Dataset": "datasets", "ImageRecord": "datasets", "load_dataset": "datasets", "write_coco": "datasets",
     "write_voc": "datasets",
-    "evaluate": "evaluate", "read_predictions": "evaluate",
+    "evaluate": "evaluation", "read_predictions": "evaluation",
     "Localizer": "localizer", "Detections": "localizer", "Prediction": "localizer",
     "DataError": "errors", "DataWarning": "errors", "ModelFileError": "errors",
 }

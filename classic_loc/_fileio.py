@@ -9,6 +9,15 @@ import tempfile
 from contextlib import contextmanager
 
 
+def _file_mode():
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+_FILE_MODE = _file_mode()
+
+
 @contextmanager
 def atomic_path(path):
     """Yield a temporary path beside ``path``; rename it to ``path`` if the block succeeds."""
@@ -17,6 +26,7 @@ def atomic_path(path):
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
     os.close(fd)
+    os.chmod(tmp, _FILE_MODE)  # mkstemp makes it 0600; give it the mode open() would have
     try:
         yield tmp
         os.replace(tmp, path)

@@ -16,7 +16,7 @@ Boundary semantics, as in torchvision:
   its own area lies inside a kept, higher-scored box (dlib's "percent covered"
   test, which removes parts of an object detected inside the whole).
 - A detection matches a ground-truth box when their IoU is *greater than or
-  equal to* the threshold (see :mod:`classic_loc.evaluate`).
+  equal to* the threshold (see :mod:`classic_loc.evaluation`).
 """
 
 import numpy as np

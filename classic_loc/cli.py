@@ -110,7 +110,7 @@ def build_parser():
 
 def _cmd_evaluate(args):
     from .datasets import load_dataset
-    from .evaluate import evaluate, format_report, save_json
+    from .evaluation import evaluate, format_report, save_json
 
     gt = load_dataset(args.gt, split=args.split, format=args.format, skip_bad=args.skip_bad, require_images=False)
     result = evaluate(gt, args.pred, iou_threshold=args.iou)
@@ -193,7 +193,7 @@ def _cmd_fit(args):
     if not args.quiet:
         print(f"training on {len(train)} images ({train.root}), testing on {len(test)}", file=sys.stderr)
     report = fit_and_evaluate(model, train, test, args.out, report_path, verbose=not args.quiet)
-    from .evaluate import format_report
+    from .evaluation import format_report
 
     print(format_report(report["metrics"]))
     unreachable = report["unreachable_boxes"]["count"]

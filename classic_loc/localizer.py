@@ -48,7 +48,7 @@ class Detections:
         """COCO results entries (``bbox`` = x, y, w, h; ``category_id`` = class name)."""
         return [{"image_id": image_id, "category_id": self.classes[int(k)],
                  "bbox": [round(float(b[0]), 2), round(float(b[1]), 2), round(float(b[2] - b[0]), 2),
-                          round(float(b[3] - b[1]), 2)], "score": round(float(s), 5)}
+                          round(float(b[3] - b[1]), 2)], "score": round(float(s), 9)}
                 for b, k, s in zip(self.boxes, self.labels, self.scores)]
 
 
@@ -406,7 +406,7 @@ class Localizer:
 
     def score(self, dataset, iou_threshold=0.5):
         """The shared evaluator's metrics of :meth:`detect` on ``dataset`` (a dict, see :func:`classic_loc.evaluate`)."""
-        from .evaluate import evaluate
+        from .evaluation import evaluate
 
         self._check_is_fitted()
         preds = {rec.image_id: self._detect_one(dataset.image(i))[0] for i, rec in enumerate(dataset)}

@@ -14,7 +14,7 @@ import numpy as np
 
 from ._fileio import atomic_path, atomic_write_bytes, atomic_write_text
 from ._progress import progress
-from .evaluate import evaluate
+from .evaluation import evaluate
 from .images import read_image
 
 __all__ = ["fit_and_evaluate", "evaluate_model", "iter_predictions", "predict_files", "write_predictions",

@@ -9,7 +9,7 @@ from classic_loc.cli import main
 from classic_loc.datasets import Dataset, ImageRecord, write_coco
 from classic_loc.datasets.coco import to_coco
 from classic_loc.errors import DataError
-from classic_loc.evaluate import evaluate, read_predictions
+from classic_loc.evaluation import evaluate, read_predictions
 
 KEYS = {"accuracy", "mean_iou", "loc_accuracy", "corloc", "presence_accuracy", "presence_precision",
         "presence_recall", "map", "map50", "map75", "per_class", "n_images", "n_with_object", "n_predictions"}
@@ -289,3 +289,13 @@ def test_curves_precision_recall_by_hand():
     assert r["map50"] == pytest.approx(p.mean(), abs=1e-6)
     assert c["main_iou"] == [1.0]  # the top prediction on the (tied, first) largest object
     assert "curves" not in evaluate(gt, preds)
+
+
+def test_package_evaluate_is_the_function_even_after_the_module_is_imported():
+    import subprocess
+    import sys
+
+    code = ("import classic_loc.workflow, classic_loc.evaluation; from classic_loc import evaluate; "
+            "print(callable(evaluate) and evaluate.__name__ == 'evaluate')")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True).stdout.strip() == "True"

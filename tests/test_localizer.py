@@ -240,6 +240,9 @@ def test_model_writes_are_atomic(tmp_path, monkeypatch):
         save_model(path, {"x": 2}, {"a": np.arange(4)})
     assert path.read_bytes() == before  # the old file is intact
     assert [p.name for p in tmp_path.iterdir()] == ["m.npz"]  # no temporary left behind
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # the mode a plain open() gives, not mkstemp's 0600
 
 
 # ------------------------------------------------------------- command line

@@ -17,7 +17,7 @@ import pytest
 from classic_loc import load_dataset
 from classic_loc.boxes import box_iou
 from classic_loc.datasets import Dataset, ImageRecord
-from classic_loc.evaluate import evaluate
+from classic_loc.evaluation import evaluate
 
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
 sys.path.insert(0, str(BENCH))

@@ -19,7 +19,7 @@ import pytest
 import classic_loc._demo as demo
 from classic_loc import Localizer, load_dataset
 from classic_loc.datasets import Dataset, ImageRecord, write_voc
-from classic_loc.evaluate import evaluate
+from classic_loc.evaluation import evaluate
 
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
 sys.path.insert(0, str(BENCH))
