@@ -722,7 +722,7 @@ def build_outputs(data, methods, out_dir, md_path, meta, verbose=True, t0=None):
               "Command: n/a (no run_meta.json in the work folder)")
              + (f" (report rebuilt with `{meta['report_command']}`)" if meta.get("report_command") else ""), "",
              f"Total wall time: {meta['wall_seconds'] / 60:.1f} min ({meta['wall_seconds']:.0f} s)"
-             if meta.get("wall_seconds") else "Total wall time: n/a", ""]
+             if meta.get("wall_seconds") is not None else "Total wall time: n/a", ""]
     code = _code_line(meta.get("git_at_start"), meta.get("git_at_end"))
     if code:
         lines[-1:-1] = ["", code]
