@@ -493,7 +493,11 @@ def report(out):
             lines.append(f"| {n} | " + " | ".join(f"{v[z]:.1f}" for z in sizes)
                          + f" | {f['ms_per_megapixel']:.1f} ({f['r2']:.3f}) |")
         lines += ["", "![predict time against image size](plots/speed_vs_size.png)", ""]
-    lines.append(f"Machine: {out['machine']}")
+    lines.append("Machine and command of each part:")
+    lines.append("")
+    for part in PARTS:
+        if part in out:
+            lines.append(f"- {part}: {out[part].get('machine', '')}; `{out[part].get('command', '')}`")
     return "\n".join(lines)
 
 
@@ -522,11 +526,15 @@ def main(argv=None):
     if not os.path.isdir(args.data):
         ap.error(f"no shared data at {args.data}: pass --data or set CLASSIC_LOC_SHARED_DATA")
     os.makedirs(args.work, exist_ok=True)
-    out = {}
+    out, previous = {}, os.path.join(args.out, "speed.json")
+    if os.path.exists(previous):  # parts not run this time keep their earlier figures (each has its machine line)
+        with open(previous) as fh:
+            out = {k: v for k, v in json.load(fh).items() if k in PARTS}
+    command = "python benchmarks/speed.py " + " ".join(argv if argv is not None else sys.argv[1:])
     for part in args.parts:
         globals()[f"part_{part}"](args, out)
-    out["machine"] = machine_line()
-    out["command"] = "python benchmarks/speed.py " + " ".join(argv if argv is not None else sys.argv[1:])
+        out[part]["machine"] = machine_line()
+        out[part]["command"] = command
     text = report(out)
     print(text)
     atomic_write_text(os.path.join(args.out, "speed.json"), json.dumps(out, indent=2, default=float))

@@ -55,6 +55,7 @@ _SIGNS = (
     {(0, 0): -1, (1, 0): 1, (2, 0): -1},
     {(0, 0): -1, (0, 1): 1, (1, 0): 1, (1, 1): -1},
 )
+_BAND_BYTES = 4 * 2**20  # HaarModel.scores copies the lattices of this many bytes of windows at a time
 MIN_STD = 1.0  # floor of a window's standard deviation (intensities 0-255): flat windows stay finite
 
 
@@ -337,7 +338,12 @@ class HaarModel:
         if n[0] == 0 or n[1] == 0:
             return np.zeros(n)
         mean, std = window_moments(ii, ii2, self.window, step)
-        g = view.reshape(n[0] * n[1], -1) @ self.matrix
-        g -= mean.reshape(-1, 1) * self.signed  # = std * feature value
-        out = np.maximum(g, 0) @ self.w_pos - np.minimum(g, 0) @ self.w_neg
-        return out.reshape(n) / std
+        out = np.empty(n)
+        lattice = view.shape[2] * view.shape[3]
+        band = max(1, _BAND_BYTES // (n[1] * max(lattice, self.matrix.shape[1]) * 8))  # bounded memory
+        for r0 in range(0, n[0], band):
+            rows = view[r0:r0 + band]
+            g = rows.reshape(rows.shape[0] * n[1], lattice) @ self.matrix
+            g -= mean[r0:r0 + band].reshape(-1, 1) * self.signed  # = std * feature value
+            out[r0:r0 + band] = (np.maximum(g, 0) @ self.w_pos - np.minimum(g, 0) @ self.w_neg).reshape(-1, n[1])
+        return out / std
