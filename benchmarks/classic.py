@@ -25,7 +25,6 @@ every other parameter at its default: no per-set tuning.
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -38,6 +37,9 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)  # the shared helpers, _bench.py
+from _bench import load_average, machine, peak_rss_mb  # noqa: E402
 REPO = os.path.dirname(HERE)
 DEFAULT_DATA = os.environ.get("CLASSIC_LOC_SHARED_DATA", os.path.join(REPO, "..", "shared", "data"))
 DEFAULT_OUT = os.path.join(HERE, "out", "run")
@@ -61,32 +63,7 @@ def output_paths(out_dir, set_name, features):
     return {"model": stem + ".npz", "detections": stem + "_detections.json", "figures": stem + "_figures.json"}
 
 
-def _vm_hwm_mb():
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return None
 
-
-def _machine():
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next(ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
-
-
-def _load():
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return None
 
 
 # ---------------------------------------------------------------- the fresh prediction process
@@ -113,7 +90,7 @@ def predict_worker(job):
             det = model.detect(image)
             times.append((time.perf_counter() - t0) * 1000.0)
             results.extend(det.to_coco(image_id))
-    return {"results": results, "ms": times, "peak_rss_mb": _vm_hwm_mb()}
+    return {"results": results, "ms": times, "peak_rss_mb": peak_rss_mb()}
 
 
 def _run_worker(job):
@@ -226,7 +203,7 @@ def run(set_name, features, data_dir=DEFAULT_DATA, out_dir=DEFAULT_OUT, seed=0, 
                               "haar_features", "heldout_images", "train_seconds")},
         "versions": {"classic_loc": classic_loc.__version__, "numpy": np.__version__, "opencv": cv2.__version__,
                      "scikit-learn": sklearn.__version__},
-        "machine": _machine(), "load_average_at_end": _load(),
+        "machine": machine(), "load_average_at_end": load_average(),
         "metrics": metrics_summary(metrics),
         "files": {k: os.path.basename(v) for k, v in paths.items()},
     }

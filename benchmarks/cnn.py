@@ -105,6 +105,11 @@ import torch.nn.functional as F  # noqa: E402
 
 from classic_loc import evaluate, load_dataset  # noqa: E402
 
+HERE = os.path.dirname(os.path.abspath(__file__))
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)  # the shared helpers, _bench.py
+from _bench import peak_rss_mb  # noqa: E402
+
 __all__ = ["SIZES", "LocalizerNet", "decode_boxes", "default_epochs", "letterbox", "main", "main_object",
            "predict_image", "run"]
 
@@ -543,17 +548,6 @@ def output_paths(out_dir, set_name, size):
     stem = os.path.join(out_dir, f"{os.path.basename(os.path.normpath(set_name))}_cnn-{size}")
     return {"detections": stem + "_detections.json", "weights": stem + ".pt", "figures": stem + "_figures.json"}
 
-
-def peak_rss_mb():
-    """This process's peak resident set size (VmHWM) in MB, or None where /proc is missing."""
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return None
 
 
 def measure_predict_process(set_name, size, data_dir, out_dir):

@@ -49,6 +49,11 @@ import time
 import cv2
 import numpy as np
 
+HERE = os.path.dirname(os.path.abspath(__file__))
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)  # the shared helpers, _bench.py
+from _bench import peak_rss_mb  # noqa: E402
+
 DETECTORS = ("hog-people", "haar-face")
 HOG_PARAMS = ("hitThreshold", "winStride", "padding", "scale", "groupThreshold")
 HAAR_PARAMS = ("scaleFactor", "minNeighbors", "minSize", "maxSize")
@@ -115,17 +120,6 @@ def _read(path, flags=cv2.IMREAD_COLOR):
     return img
 
 
-def vm_hwm_mb():
-    """Peak resident set size of this process in MB (VmHWM), or None off Linux."""
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return None
-
 
 def _versions():
     return {"cv2_version": cv2.__version__, "numpy_version": np.__version__}
@@ -144,7 +138,7 @@ def detect_job(job):
         ms.append((time.perf_counter() - t0) * 1000.0)
         detections.append(found)
     return {"detections": detections, "ms": ms, "median_ms": statistics.median(ms) if ms else None,
-            "peak_rss_mb": vm_hwm_mb(), "model_bytes": det.model_bytes, "settings": det.settings,
+            "peak_rss_mb": peak_rss_mb(), "model_bytes": det.model_bytes, "settings": det.settings,
             "threads": cv2.getNumThreads(), **_versions()}
 
 

@@ -52,7 +52,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -66,6 +65,11 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)  # the shared helpers, _bench.py
+from _bench import load_average, machine, peak_rss_mb  # noqa: E402
+
+from classic_loc._fileio import atomic_write_text  # noqa: E402
 REPO = os.path.dirname(HERE)
 SETS = ("caltech101_subset", "pennfudan", "cmu_mit_faces")
 METHODS = ("dlib", "opencv")
@@ -100,22 +104,6 @@ def log(msg, verbose=True):
     if verbose:
         print(f"[peers] {msg}", file=sys.stderr, flush=True)
 
-
-def atomic_write_text(path, text):
-    """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; give the usual mode
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _import_dlib():
@@ -360,16 +348,6 @@ def train_dlib_class(train, class_index, settings, out_path, workdir, verbose=Tr
 
 
 # ---------------------------------------------------------------- dlib: prediction (fresh process)
-def _vm_hwm_mb():
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return None
-
 
 def dlib_predict_worker(job):
     """Body of the fresh prediction process: load detectors, predict every image, time, measure RSS.
@@ -392,7 +370,7 @@ def dlib_predict_worker(job):
                                                                     adjust_threshold=thr)
         times.append((time.perf_counter() - t0) * 1000.0)
         out.append([dlib_rect_to_box(r, up) + [float(s), int(i)] for r, s, i in zip(rects, scores, idx)])
-    return {"detections": out, "ms": times, "peak_rss_mb": _vm_hwm_mb(), "dlib_version": dlib.__version__}
+    return {"detections": out, "ms": times, "peak_rss_mb": peak_rss_mb(), "dlib_version": dlib.__version__}
 
 
 def _run_worker(job, verbose=True):
@@ -439,22 +417,6 @@ def _metrics(test, results):
     return out
 
 
-def _load():
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return None
-
-
-def _machine():
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next(ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
-
 
 def _classic_loc_version():
     import classic_loc
@@ -499,7 +461,7 @@ def run_dlib(set_name, data_dir, out_dir, verbose=True, settings=None):
         "model_bytes": sum(os.path.getsize(p) for p in det_paths),
         "settings": settings, "training_boxes": boxes_info,
         "versions": {"dlib": dlib.__version__, "numpy": np.__version__, "classic_loc": _classic_loc_version()},
-        "machine": _machine(), "load_average_at_end": _load(), "metrics": metrics,
+        "machine": machine(), "load_average_at_end": load_average(), "metrics": metrics,
         "files": {"detections": f"{set_name}_dlib_detections.json",
                   "detectors": [os.path.basename(p) for p in det_paths]},
     }
@@ -574,7 +536,7 @@ def run_opencv(set_name, data_dir, out_dir, verbose=True):
         "settings": {"detector": cfg["detector"], "class": cfg["class"], **res["settings"]},
         "versions": {"opencv": res["cv2_version"], "numpy": res["numpy_version"],
                      "classic_loc": _classic_loc_version()},
-        "machine": _machine(), "load_average_at_end": _load(), "metrics": metrics,
+        "machine": machine(), "load_average_at_end": load_average(), "metrics": metrics,
         "files": {"detections": f"{set_name}_opencv_detections.json"},
     }
     _write_results(out_dir, set_name, "opencv", results, figures)

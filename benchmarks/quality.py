@@ -28,6 +28,9 @@ from classic_loc._fileio import atomic_write_text  # noqa: E402
 from classic_loc.workflow import fit_and_evaluate  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)  # the shared helpers, _bench.py
+from _bench import cpu_model  # noqa: E402
 SETS = ("caltech101_subset", "pennfudan", "cmu_mit_faces")
 # --tuned: non-default settings per set, found by a search on these splits (see the README):
 # pedestrians want larger windows with more context, a finer pyramid and stricter positives;
@@ -58,12 +61,7 @@ def machine_line():
 
     import classic_loc
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next(ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    cpu = cpu_model()
     return (f"{cpu}, {os.cpu_count()} cores; Python {platform.python_version()}, numpy {np.__version__}, "
             f"OpenCV {cv2.__version__}, scikit-learn {sklearn.__version__}, classic_loc {classic_loc.__version__}")
 

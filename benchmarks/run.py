@@ -58,8 +58,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 if HERE not in sys.path:
     sys.path.insert(0, HERE)  # the runners: classic.py, cnn.py, peers.py
+from _bench import cpu_model, load_average  # noqa: E402
 
-from classic_loc._fileio import atomic_path  # noqa: E402
+from classic_loc._fileio import atomic_write_bytes, atomic_write_text  # noqa: E402
 
 SETS = ("caltech101_subset", "pennfudan", "cmu_mit_faces")
 METHODS = ("classic", "classic-haar", "cnn-tiny", "cnn-small", "dlib", "opencv")
@@ -94,24 +95,10 @@ def log(msg, verbose=True):
 
 
 # ---------------------------------------------------------------- files
-def write_bytes(path, data):
-    """Write ``data`` to ``path`` atomically (temporary file beside it, then ``os.replace``), mode 0644."""
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes private files; give the usual mode
-
-
-def write_text(path, text):
-    write_bytes(path, text.encode("utf-8"))
 
 
 def write_json(path, obj):
-    write_text(path, json.dumps(obj, indent=1, default=_json_default) + "\n")
+    atomic_write_text(path, json.dumps(obj, indent=1, default=_json_default) + "\n")
 
 
 def _json_default(value):
@@ -161,19 +148,9 @@ def machine_info():
     """CPU model, cores, load average and library versions of this machine, as a dict."""
     import cv2
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next(ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    try:
-        load = [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        load = None
     import classic_loc
 
-    return {"cpu": cpu, "cores": os.cpu_count(), "load_average": load, "os": platform.platform(),
+    return {"cpu": cpu_model(), "cores": os.cpu_count(), "load_average": load_average(), "os": platform.platform(),
             "python": platform.python_version(), "numpy": np.__version__, "opencv": cv2.__version__,
             "opencv_peers_venv": _cv4_version(), "scikit-learn": _version("scikit-learn"),
             "torch": _version("torch"), "dlib": _version("dlib-bin", "dlib"),
@@ -268,7 +245,7 @@ def run_all(sets, methods, data_dir, work_dir, command, verbose=True):
                     os.unlink(paths[key])
             log(f"{set_name} {method}: start (elapsed {time.perf_counter() - t_start:.0f} s)", verbose)
             t0 = time.perf_counter()
-            load0 = _loadavg()
+            load0 = load_average()
             record = {"set": set_name, "method": method, "command": command,
                       "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "load_average_at_start": load0}
             try:
@@ -284,19 +261,13 @@ def run_all(sets, methods, data_dir, work_dir, command, verbose=True):
                 if verbose:
                     traceback.print_exc()
             record["wall_seconds"] = round(time.perf_counter() - t0, 1)
-            record["load_average_at_end"] = _loadavg()
+            record["load_average_at_end"] = load_average()
             write_json(paths["run"], record)
             status = record["status"] + (f" ({record['reason']})" if record["reason"] else "")
             log(f"{set_name} {method}: {status}, {record['wall_seconds']:.0f} s "
                 f"(elapsed {time.perf_counter() - t_start:.0f} s)", verbose)
     return failures
 
-
-def _loadavg():
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return None
 
 
 # ---------------------------------------------------------------- collecting and scoring
@@ -386,7 +357,7 @@ def _save_png(fig, path, quantize=False):
         buf = io.BytesIO()
         img.save(buf, format="PNG", optimize=True)
         data = buf.getvalue()
-    write_bytes(path, data)
+    atomic_write_bytes(path, data)
     return path
 
 
@@ -760,7 +731,7 @@ def build_outputs(data, methods, out_dir, md_path, meta, verbose=True, t0=None):
     lines += [(f"All figures, per-class metrics and curves: `{_rel(os.path.join(out_dir, 'benchmark.json'), md_dir)}`."
                f" Models and detections: `{meta.get('work_dir_display', 'benchmarks/out/run')}` (not versioned)."), ""]
     text = "\n".join(lines)
-    write_text(md_path, text)
+    atomic_write_text(md_path, text)
     return text
 
 
@@ -831,7 +802,7 @@ def main(argv=None):
         failures = run_all(args.sets, methods, args.data, args.work, command, verbose)
     data = collect(args.sets, methods, args.data, args.work, verbose)
     if not args.report_only:
-        meta["load_average_at_end"] = _loadavg()
+        meta["load_average_at_end"] = load_average()
         meta["git_at_end"] = _git_state()
     meta["work_dir_display"] = _display(args.work)
     build_outputs(data, methods, args.out, args.md, meta, verbose, t0=None if args.report_only else t0)

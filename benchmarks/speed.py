@@ -55,6 +55,7 @@ import numpy as np  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+from _bench import cpu_model  # noqa: E402
 
 from classic_loc import Localizer, load_dataset  # noqa: E402
 from classic_loc._fileio import atomic_write_text  # noqa: E402
@@ -88,12 +89,7 @@ def log(msg, quiet=False):
 
 
 def machine_line():
-    cpu = platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next(ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    cpu = cpu_model()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     return (f"{cpu}, {os.cpu_count()} cores, load average {load:.1f} at the end; Python {platform.python_version()}, "
             f"numpy {np.__version__}, OpenCV {cv2.__version__}")
