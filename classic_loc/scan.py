@@ -19,7 +19,7 @@ import numpy as np
 
 from .boxes import batched_nms, clip_boxes
 from .features.fhog import FHOG_FEATURES, fhog_grid
-from .features.haar import HaarModel, integral_images, rectify, unit_image
+from .features.haar import HaarModel, integral_images, lattice_view, rectify, unit_image
 from .features.hog import hog_grid, score_windows, window_view
 from .images import to_gray
 from .pyramid import level_scales, resize_level, window_boxes
@@ -61,10 +61,14 @@ class FeatureParams:
         """Pixels per Haar unit: half a cell (so windows step by 2 units), or a cell when the cell size is odd."""
         return self.cell_size // 2 if self.cell_size % 2 == 0 else self.cell_size
 
+    @property
+    def haar_step(self):
+        """Haar units between neighbouring window positions (one cell)."""
+        return self.cell_size // self.haar_unit
+
     def haar_window(self, window_cells):
         """A window's size in Haar units, (rows, cols)."""
-        k = self.cell_size // self.haar_unit
-        return window_cells[0] * k, window_cells[1] * k
+        return window_cells[0] * self.haar_step, window_cells[1] * self.haar_step
 
     def prepare(self, image):
         """The image the features are computed on: gray, or RGB when ``color`` (per-pixel strongest channel)."""
@@ -248,8 +252,7 @@ def n_positions(level, fp, window_cells):
         n = (max(level.grid.shape[0] - (window_cells[0] - b + 1) + 1, 0),
              max(level.grid.shape[1] - (window_cells[1] - b + 1) + 1, 0))
     if level.ii is not None:
-        hw, k = fp.haar_window(window_cells), fp.cell_size // fp.haar_unit
-        nh = (max((level.ii.shape[0] - 1 - hw[0]) // k + 1, 0), max((level.ii.shape[1] - 1 - hw[1]) // k + 1, 0))
+        nh = lattice_view(level.ii, fp.haar_window(window_cells), fp.haar_step).shape[:2]
         n = nh if n is None else (min(n[0], nh[0]), min(n[1], nh[1]))
     return n
 
@@ -266,7 +269,7 @@ def score_level(level, fp, t, cascade=False):
         return np.zeros(n)
     score = np.full(n, float(t.bias))
     d_hog = fp.hog_dim(t.window_cells)
-    step = fp.cell_size // fp.haar_unit
+    step = fp.haar_step
     if d_hog:
         score += score_windows(level.grid, t.window_cells, t.weights[:d_hog])[:n[0], :n[1]]
     if not fp.haar:
@@ -290,7 +293,7 @@ def level_features(level, fp, t, rows, cols):
     if fp.hog_dim(t.window_cells):
         parts.append(window_view(level.grid, t.window_cells)[rows, cols].reshape(len(rows), -1))
     if fp.haar:
-        parts.append(rectify(t.haar_model(fp).features(level.ii, level.ii2, fp.cell_size // fp.haar_unit, rows, cols)))
+        parts.append(rectify(t.haar_model(fp).features(level.ii, level.ii2, fp.haar_step, rows, cols)))
     return np.ascontiguousarray(np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0], dtype=np.float32)
 
 

@@ -270,17 +270,18 @@ def haar_features(ii, ii2, coords, window, step, rows=None, cols=None, normalize
     -------
     features : (n, F) float64 ndarray
     """
+    if normalize:
+        return HaarModel(coords, window).features(ii, ii2, step, rows, cols)
     view = lattice_view(ii, window, step)
+    r, c = _positions(view, rows, cols)
+    return view[r, c].reshape(len(r), -1) @ corner_matrix(coords, *window)
+
+
+def _positions(view, rows, cols):
+    """``(rows, cols)`` as index arrays, or every window of ``view`` in row-major order when None."""
     if rows is None:
-        r, c = np.divmod(np.arange(view.shape[0] * view.shape[1]), max(view.shape[1], 1))
-    else:
-        r, c = np.asarray(rows, dtype=np.intp), np.asarray(cols, dtype=np.intp)
-    raw = view[r, c].reshape(len(r), -1) @ corner_matrix(coords, *window)
-    if not normalize:
-        return raw
-    mean, std = window_moments(ii, ii2, window, step)
-    total, signed = feature_areas(coords)
-    return (raw - mean[r, c][:, None] * signed) / (std[r, c][:, None] * total)
+        return np.divmod(np.arange(view.shape[0] * view.shape[1]), max(view.shape[1], 1))
+    return np.asarray(rows, dtype=np.intp), np.asarray(cols, dtype=np.intp)
 
 
 def rectify(features):
@@ -318,10 +319,10 @@ class HaarModel:
             w = np.asarray(weights, dtype=np.float64).reshape(2, -1)
             self.w_pos, self.w_neg = w[0], w[1]
 
-    def features(self, ii, ii2, step, rows, cols):
-        """Normalised features (n, F) of the windows at ``(rows, cols)`` (as :func:`haar_features`)."""
-        rows, cols = np.asarray(rows, dtype=np.intp), np.asarray(cols, dtype=np.intp)
+    def features(self, ii, ii2, step, rows=None, cols=None):
+        """Normalised features (n, F) of the windows at ``(rows, cols)``, default all (see :func:`haar_features`)."""
         view = lattice_view(ii, self.window, step)
+        rows, cols = _positions(view, rows, cols)
         mean, std = window_moments(ii, ii2, self.window, step)
         g = view[rows, cols].reshape(len(rows), -1) @ self.matrix
         g -= mean[rows, cols][:, None] * self.signed
