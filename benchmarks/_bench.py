@@ -1,13 +1,17 @@
-"""Helpers every benchmark script shares: peak memory, the machine line, the load average.
+"""Helpers every benchmark script shares: peak memory, the machine line, the load average, fresh workers.
 
 Standard library only: ``opencv_peers.py`` imports it inside the OpenCV 4 virtual environment,
 where classic_loc is not installed.
 """
 
+import json
 import os
 import platform
+import subprocess
+import sys
+import tempfile
 
-__all__ = ["peak_rss_mb", "cpu_model", "load_average", "machine"]
+__all__ = ["peak_rss_mb", "cpu_model", "load_average", "machine", "run_worker"]
 
 
 def peak_rss_mb():
@@ -44,3 +48,22 @@ def load_average():
 def machine():
     """``"<cpu>, <n> cores, Python <version>"``."""
     return f"{cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def run_worker(script, job, what):
+    """Run ``script --worker-job JOB --worker-out OUT`` in a fresh interpreter and return its JSON answer.
+
+    The worker (one BLAS thread) reads the job and writes its answer as JSON; a fresh
+    process makes its peak RSS that of the prediction alone. ``what`` names it in the error.
+    """
+    with tempfile.TemporaryDirectory(prefix="bench_worker_") as tmp:
+        job_path, res_path = os.path.join(tmp, "job.json"), os.path.join(tmp, "result.json")
+        with open(job_path, "w") as fh:
+            json.dump(job, fh)
+        env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+        proc = subprocess.run([sys.executable, os.path.abspath(script), "--worker-job", job_path,
+                               "--worker-out", res_path], env=env, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise RuntimeError(f"the {what} prediction process failed:\n{proc.stderr.strip()[-3000:]}")
+        with open(res_path) as fh:
+            return json.load(fh)

@@ -26,9 +26,7 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -39,7 +37,7 @@ import numpy as np  # noqa: E402
 HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)  # the shared helpers, _bench.py
-from _bench import load_average, machine, peak_rss_mb  # noqa: E402
+from _bench import load_average, machine, peak_rss_mb, run_worker  # noqa: E402
 REPO = os.path.dirname(HERE)
 DEFAULT_DATA = os.environ.get("CLASSIC_LOC_SHARED_DATA", os.path.join(REPO, "..", "shared", "data"))
 DEFAULT_OUT = os.path.join(HERE, "out", "run")
@@ -92,20 +90,6 @@ def predict_worker(job):
             results.extend(det.to_coco(image_id))
     return {"results": results, "ms": times, "peak_rss_mb": peak_rss_mb()}
 
-
-def _run_worker(job):
-    """Run :func:`predict_worker` in a fresh interpreter (so its peak RSS is only prediction's)."""
-    with tempfile.TemporaryDirectory(prefix="classic_predict_") as tmp:
-        job_path, res_path = os.path.join(tmp, "job.json"), os.path.join(tmp, "result.json")
-        with open(job_path, "w") as fh:
-            json.dump(job, fh)
-        env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-        proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker-job", job_path,
-                               "--worker-out", res_path], env=env, capture_output=True, text=True, check=False)
-        if proc.returncode != 0:
-            raise RuntimeError(f"the classic_loc prediction process failed:\n{proc.stderr.strip()[-3000:]}")
-        with open(res_path) as fh:
-            return json.load(fh)
 
 
 # ---------------------------------------------------------------- the run
@@ -165,8 +149,9 @@ def run(set_name, features, data_dir=DEFAULT_DATA, out_dir=DEFAULT_OUT, seed=0, 
     report = fit_and_evaluate(model, train, test, model_path=paths["model"], verbose=verbose)
     log(f"{set_name} {method_name(features)}: fitted in {report['fit_seconds']:.1f} s; predicting "
         f"{len(test)} test images in a fresh process (1 thread)", verbose)
-    res = _run_worker({"model": os.path.abspath(paths["model"]),
-                       "images": [[r.image_id, os.path.abspath(r.path)] for r in test], "warmup": 1})
+    res = run_worker(__file__, {"model": os.path.abspath(paths["model"]),
+                                "images": [[r.image_id, os.path.abspath(r.path)] for r in test], "warmup": 1},
+                     "classic_loc")
     atomic_write_text(paths["detections"], json.dumps(res["results"]))
     metrics = evaluate(test, paths["detections"])  # the file, read as every other method's is
     # the saved model must predict what the fitted one did. Not to the last digit: Detections.to_coco rounds

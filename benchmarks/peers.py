@@ -67,7 +67,7 @@ import numpy as np  # noqa: E402
 HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)  # the shared helpers, _bench.py
-from _bench import load_average, machine, peak_rss_mb  # noqa: E402
+from _bench import load_average, machine, peak_rss_mb, run_worker  # noqa: E402
 
 from classic_loc._fileio import atomic_write_text  # noqa: E402
 REPO = os.path.dirname(HERE)
@@ -373,20 +373,6 @@ def dlib_predict_worker(job):
     return {"detections": out, "ms": times, "peak_rss_mb": peak_rss_mb(), "dlib_version": dlib.__version__}
 
 
-def _run_worker(job, verbose=True):
-    """Run :func:`dlib_predict_worker` in a fresh interpreter (so its peak RSS is only prediction's)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        job_path, res_path = os.path.join(tmp, "job.json"), os.path.join(tmp, "result.json")
-        with open(job_path, "w") as fh:
-            json.dump(job, fh)
-        env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-        proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker-job", job_path,
-                               "--worker-out", res_path], env=env, capture_output=True, text=True, check=False)
-        if proc.returncode != 0:
-            raise RuntimeError(f"the dlib prediction process failed:\n{proc.stderr.strip()}")
-        with open(res_path) as fh:
-            return json.load(fh)
-
 
 # ---------------------------------------------------------------- results and evaluation
 def to_coco_results(test, detections, class_of):
@@ -447,9 +433,9 @@ def run_dlib(set_name, data_dir, out_dir, verbose=True, settings=None):
             det_paths.append(path)
     fit_seconds = time.perf_counter() - t0
     log(f"{set_name} dlib: predicting {len(test)} test images in a fresh process (1 thread)", verbose)
-    res = _run_worker({"detectors": det_paths, "images": [os.path.abspath(r.path) for r in test],
-                       "upsample": settings["upsample"], "adjust_threshold": settings["adjust_threshold"]},
-                      verbose)
+    res = run_worker(__file__, {"detectors": det_paths, "images": [os.path.abspath(r.path) for r in test],
+                                "upsample": settings["upsample"], "adjust_threshold": settings["adjust_threshold"]},
+                     "dlib")
     results = to_coco_results(test, res["detections"], lambda k: k)
     metrics = _metrics(test, results)
     figures = {
