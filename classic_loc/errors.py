@@ -35,6 +35,11 @@ class DataError(ValueError):
         where = f"{self.file}: {item}" if item else self.file
         super().__init__(f"{where}: {problem}; {fix}".replace("\n", " "))
 
+    def __reduce__(self):
+        # rebuilt from its parts, so the error crosses a process boundary (joblib,
+        # concurrent.futures) intact instead of breaking the pool
+        return type(self), (self.file, self.item, self.problem, self.fix, self.kind)
+
 
 class ModelFileError(DataError):
     """A model file that cannot be loaded (tampered, foreign or of another version)."""

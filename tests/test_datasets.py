@@ -231,3 +231,17 @@ def test_undecodable_and_missing_images(tmp_path):
     bgr[..., 0] = 255  # blue in OpenCV's BGR order
     cv2.imwrite(str(rgb), bgr)
     assert read_image(rgb)[0, 0].tolist() == [0, 0, 255]  # RGB order in the package
+
+
+def test_data_errors_survive_pickling_so_worker_processes_report_them():
+    import pickle
+
+    from classic_loc.errors import DataError, ModelFileError
+
+    for cls in (DataError, ModelFileError):
+        err = cls("a/b.jpg", "object 2", "cannot decode the image", "replace the file", kind="undecodable image")
+        back = pickle.loads(pickle.dumps(err))
+        assert type(back) is cls
+        assert str(back) == str(err) == "a/b.jpg: object 2: cannot decode the image; replace the file"
+        assert (back.file, back.item, back.problem, back.fix, back.kind) == (
+            "a/b.jpg", "object 2", "cannot decode the image", "replace the file", "undecodable image")
