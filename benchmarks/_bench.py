@@ -11,7 +11,9 @@ import subprocess
 import sys
 import tempfile
 
-__all__ = ["peak_rss_mb", "cpu_model", "load_average", "machine", "run_worker"]
+__all__ = ["peak_rss_mb", "cpu_model", "load_average", "machine", "git_state", "run_worker"]
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def peak_rss_mb():
@@ -48,6 +50,19 @@ def load_average():
 def machine():
     """``"<cpu>, <n> cores, Python <version>"``."""
     return f"{cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def git_state():
+    """The repository's HEAD commit and whether classic_loc/ or benchmarks/ differ from it (None without git)."""
+    try:
+        head = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", REPO, "status", "--porcelain", "--", "classic_loc", "benchmarks"],
+                               capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    # porcelain lines are "XY path": the status may start with a space, so the output is not stripped
+    return {"head": head, "changed_files": [ln[3:] for ln in dirty.splitlines() if ln.strip()]}
 
 
 def run_worker(script, job, what):

@@ -58,7 +58,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 if HERE not in sys.path:
     sys.path.insert(0, HERE)  # the runners: classic.py, cnn.py, peers.py
-from _bench import cpu_model, load_average  # noqa: E402
+from _bench import cpu_model, git_state, load_average  # noqa: E402
 
 from classic_loc._fileio import atomic_write_bytes, atomic_write_text  # noqa: E402
 
@@ -219,18 +219,6 @@ def run_cnn(set_name, size, data_dir, work_dir, verbose=True):
         tail = (proc.stderr or "").strip()[-1500:] or "see its output above"
         raise RuntimeError(f"benchmarks/cnn.py exited with status {proc.returncode}: {tail}")
     return _read_json(os.path.join(os.fspath(work_dir), f"{set_name}_cnn-{size}_figures.json"))
-
-
-def _git_state():
-    """The repository's HEAD commit and whether classic_loc/ or benchmarks/ differ from it (None without git)."""
-    try:
-        head = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", REPO, "status", "--porcelain", "--", "classic_loc", "benchmarks"],
-                               capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return {"head": head, "changed_files": [ln[3:] for ln in dirty.splitlines()]}
 
 
 def run_all(sets, methods, data_dir, work_dir, command, verbose=True):
@@ -796,14 +784,14 @@ def main(argv=None):
     else:
         machine = machine_info()
         meta = {"command": command, "machine": machine, "load_average_at_start": machine["load_average"],
-                "git_at_start": _git_state(),
+                "git_at_start": git_state(),
                 "sets": list(args.sets), "methods": methods, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         log(f"{len(args.sets)} set(s) x {len(methods)} method(s); work folder {args.work}", verbose)
         failures = run_all(args.sets, methods, args.data, args.work, command, verbose)
     data = collect(args.sets, methods, args.data, args.work, verbose)
     if not args.report_only:
         meta["load_average_at_end"] = load_average()
-        meta["git_at_end"] = _git_state()
+        meta["git_at_end"] = git_state()
     meta["work_dir_display"] = _display(args.work)
     build_outputs(data, methods, args.out, args.md, meta, verbose, t0=None if args.report_only else t0)
     if not args.report_only:
