@@ -4,6 +4,22 @@ It knows datasets and boxes, nothing of features or models, so a CNN user can
 import it alone. Predictions come as a COCO results JSON file
 (``[{"image_id", "category_id", "bbox": [x, y, w, h], "score"}]``), as that
 list in Python, or as a mapping ``image_id -> {"boxes" (xyxy), "labels", "scores"}``.
+Any input gives a result or a one-line :class:`DataError`.
+
+Image ids (one rule for every form, :meth:`Dataset.match_image_id`):
+
+1. an integer, when the ground truth has its own COCO image ids (read from a
+   COCO file, or records built with ``coco_id``): that COCO id, only;
+2. otherwise the first rule that matches decides: the image's path relative to
+   the dataset folder (forward slashes), its file name (``000123.jpg``), its
+   stem (``000123``), the integer form of a numeric stem (``123`` or ``"123"``;
+   an integer is matched by this rule only, so Ultralytics-style ids work);
+3. an id that is a path with folders (``a/b/000123.jpg``, as ``predict`` writes
+   for inputs from several folders) and matched nothing: the same rules on its
+   last component.
+
+An id that matches two images under the rule that decided (stems ``000123``
+and ``123`` for the integer 123), or none, is a DataError naming the id.
 
 Definitions (also in the README):
 
@@ -29,10 +45,12 @@ Definitions (also in the README):
 import json
 import math
 import os
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 
-from .boxes import as_boxes, box_area, box_convert, box_iou
+from .boxes import box_area, box_convert, box_iou
+from .datasets._dataset import _show
 from .errors import DataError
 
 __all__ = ["evaluate", "read_predictions", "format_report", "IOU_THRESHOLDS", "RECALL_THRESHOLDS"]
@@ -56,31 +74,41 @@ def _empty():
     return _Preds(np.zeros((0, 4)), np.zeros(0, dtype=np.int64), np.zeros(0))
 
 
+def _number(value):
+    """``value`` as a float if it is a real number (not a bool), else None; too large an int is inf."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        return None
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf
+
+
 def _class_of(value, dataset, file, item):
     if isinstance(value, str):
         if value in dataset.classes:
             return dataset.classes.index(value)
         hint = f"use a class name ({', '.join(dataset.classes)}) or a category id ({list(dataset.category_ids)})"
-        raise DataError(file, item, f"unknown class {value!r}", hint, kind="unknown class")
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and int(value) in dataset.category_ids:
+        raise DataError(file, item, f"unknown class {_show(value)}", hint, kind="unknown class")
+    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)) \
+            and int(value) in dataset.category_ids:
         return dataset.category_ids.index(int(value))
     hint = f"use a category id of the ground truth ({list(dataset.category_ids)}) or a class name"
-    raise DataError(file, item, f"unknown category_id {value!r}", hint, kind="unknown class")
+    raise DataError(file, item, f"unknown category_id {_show(value)}", hint, kind="unknown class")
 
 
-def _image_of(value, dataset, file, item):
-    k = dataset.index_of(value) if isinstance(value, (str, int, np.integer)) else None
-    if k is None:
-        raise DataError(file, item, f"image_id {value!r} is not in the ground truth ({dataset.root})",
-                        "use the image's file stem or its COCO integer id, and check --gt and --split",
-                        kind="unknown image")
-    return k
+def _fmt_box(box):
+    return "[" + ", ".join(f"{float(v):.6g}" for v in box) + "]"
 
 
 def _check_pred_box(box, file, item):
-    if not np.all(np.isfinite(box)) or box[2] <= box[0] or box[3] <= box[1]:
-        raise DataError(file, item, f"box {np.round(box, 4).tolist()} is not finite or has width or height <= 0",
+    w, h = float(box[2]) - float(box[0]), float(box[3]) - float(box[1])
+    if not np.all(np.isfinite(box)) or not w > 0 or not h > 0:
+        raise DataError(file, item, f"box {_fmt_box(box)} is not finite or has width or height <= 0",
                         "write boxes with finite coordinates and positive size", kind="bad box")
+    if not (math.isfinite(w) and math.isfinite(h) and math.isfinite(w * h)):
+        raise DataError(file, item, f"box {_fmt_box(box)} is too large (its area is not a finite number)",
+                        "write boxes in pixel coordinates of the image", kind="bad box")
 
 
 def _from_coco_list(results, dataset, file):
@@ -92,29 +120,78 @@ def _from_coco_list(results, dataset, file):
                             'write [{"image_id": ..., "category_id": ..., "bbox": [x, y, w, h], "score": ...}]',
                             kind="malformed prediction")
         bbox, score = r["bbox"], r["score"]
-        if (not isinstance(bbox, (list, tuple)) or len(bbox) != 4
-                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in bbox)):
-            raise DataError(file, item, f"bbox {bbox!r} is not 4 numbers", "write bbox as [x, y, width, height]",
+        values = [_number(v) for v in bbox] if isinstance(bbox, (list, tuple)) and len(bbox) == 4 else [None]
+        if None in values:
+            raise DataError(file, item, f"bbox {_show(bbox)} is not 4 numbers", "write bbox as [x, y, width, height]",
                             kind="bad box")
-        if not isinstance(score, (int, float)) or isinstance(score, bool) or not math.isfinite(score):
-            raise DataError(file, item, f"score {score!r} is not a finite number", "write a finite score",
+        value = _number(score)
+        if value is None or not math.isfinite(value):
+            raise DataError(file, item, f"score {_show(score)} is not a finite number", "write a finite score",
                             kind="malformed prediction")
-        img = _image_of(r["image_id"], dataset, file, item)
+        img = dataset.match_image_id(r["image_id"], file, item)
         label = _class_of(r["category_id"], dataset, file, item)
-        box = box_convert([bbox], "xywh", "xyxy")[0]
+        box = box_convert([values], "xywh", "xyxy")[0]
         _check_pred_box(box, file, item)
-        per_image.setdefault(img, []).append((box, label, float(score)))
+        per_image.setdefault(img, []).append((box, label, value))
     return per_image
 
 
+def _field(det, key, file, item):
+    if isinstance(det, Mapping):
+        if key in det:
+            return det[key]
+    else:
+        try:
+            return getattr(det, key)
+        except AttributeError:
+            pass
+    raise DataError(file, item, f"the predictions of an image ({type(det).__name__}) have no {key!r}",
+                    'give {"boxes": (N, 4) x1 y1 x2 y2, "labels": (N,), "scores": (N,)} or a Detections object',
+                    kind="malformed prediction")
+
+
+def _numbers(value, what, file, item):
+    """``value`` as a float64 array: numbers only (no bools, strings or other objects)."""
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError, OverflowError, RecursionError):
+        arr = None
+    if arr is not None and arr.dtype.kind == "O":
+        flat = [_number(v) for v in arr.reshape(-1)]
+        arr = None if None in flat else np.array(flat, dtype=np.float64).reshape(arr.shape)
+    if arr is None or arr.dtype.kind not in "iuf":
+        raise DataError(file, item, f"{what} {_show(value)} is not an array of numbers",
+                        f"give {what} as numbers", kind="malformed prediction")
+    return arr.astype(np.float64)
+
+
 def _from_mapping(mapping, dataset, file):
-    per_image = {}
+    per_image, key_of = {}, {}
     for image_id, det in mapping.items():
-        item = f"image {image_id!r}"
-        img = _image_of(image_id, dataset, file, item)
-        get = det.get if isinstance(det, dict) else (lambda key: getattr(det, key))
-        boxes = as_boxes(get("boxes"))
-        labels, scores = list(np.asarray(get("labels")).reshape(-1)), np.asarray(get("scores"), float).reshape(-1)
+        item = f"image {_show(image_id)}"
+        img = dataset.match_image_id(image_id, file, item)
+        if img in key_of:
+            raise DataError(file, item, f"names the same image as the key {_show(key_of[img])}",
+                            "give the predictions of each image under one key", kind="malformed prediction")
+        key_of[img] = image_id
+        boxes = _numbers(_field(det, "boxes", file, item), "boxes", file, item)
+        if boxes.size == 0:
+            boxes = np.zeros((0, 4))
+        elif boxes.ndim == 1 and boxes.size == 4:
+            boxes = boxes[None, :]
+        if boxes.ndim != 2 or boxes.shape[1] != 4:
+            raise DataError(file, item, f"boxes have shape {boxes.shape}, not (N, 4)",
+                            "give boxes as an (N, 4) array of x1, y1, x2, y2", kind="malformed prediction")
+        scores = _numbers(_field(det, "scores", file, item), "scores", file, item)
+        labels = _field(det, "labels", file, item)
+        try:
+            labels = np.asarray(labels)
+        except (ValueError, TypeError, OverflowError, RecursionError):
+            labels = None
+        if labels is None or labels.ndim > 1 or scores.ndim > 1:
+            raise DataError(file, item, "labels and scores must be flat lists or 1-D arrays",
+                            "give one label and one score per box", kind="malformed prediction")
+        labels, scores = labels.reshape(-1), scores.reshape(-1)
         if not (len(boxes) == len(labels) == len(scores)):
             raise DataError(file, item, f"{len(boxes)} boxes, {len(labels)} labels and {len(scores)} scores",
                             "give one label and one score per box", kind="malformed prediction")
@@ -132,9 +209,10 @@ def _from_mapping(mapping, dataset, file):
 
 
 def _label_index(value, dataset, file, item):
-    if isinstance(value, (int, np.integer)) and 0 <= int(value) < len(dataset.classes):
+    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)) \
+            and 0 <= int(value) < len(dataset.classes):
         return int(value)
-    raise DataError(file, item, f"label {value!r} is not a class index in [0, {len(dataset.classes)})",
+    raise DataError(file, item, f"label {_show(value)} is not a class index in [0, {len(dataset.classes)})",
                     "give labels as class names or indices into the class list", kind="unknown class")
 
 
@@ -145,29 +223,67 @@ def read_predictions(predictions, dataset):
     ----------
     predictions : str, path-like, list of dict, or mapping
         A COCO results JSON file, its parsed list, or
-        ``{image_id: {"boxes": (N, 4) xyxy, "labels": names or class indices, "scores": (N,)}}``.
-        ``image_id`` is the image's file stem or its COCO integer id; a COCO
-        ``category_id`` may be the category id or the class name.
+        ``{image_id: {"boxes": (N, 4) xyxy, "labels": names or class indices, "scores": (N,)}}``
+        (the values may also be objects with those attributes, e.g. ``Detections``).
+        A COCO ``category_id`` may be the category id or the class name.
     dataset : Dataset
 
     Returns
     -------
     list of objects with ``boxes`` (N, 4) xyxy, ``labels`` (N,), ``scores`` (N,)
+
+    Notes
+    -----
+    ``image_id`` names an image by one rule, in every form
+    (:meth:`~classic_loc.datasets.Dataset.match_image_id`):
+
+    1. an integer, when the ground truth has its own COCO ids (read from COCO):
+       the COCO image id, only;
+    2. otherwise the first rule that matches: the path relative to the dataset
+       folder (``JPEGImages/000123.jpg``, forward slashes), the file name
+       (``000123.jpg``), the stem (``000123``), the integer form of a numeric
+       stem (``123`` or ``"123"``; an integer id is matched by this rule only);
+    3. a path with folders (``run/a/000123.jpg``) that matched nothing: the same
+       rules on its last component.
+
+    An id that names two images under the rule that decided, or none, is a
+    :class:`~classic_loc.errors.DataError` naming it; so is any malformed
+    value. Every input gives a result or a DataError.
     """
     file = "predictions"
+    if isinstance(predictions, bytes):
+        predictions = os.fsdecode(predictions)
     if isinstance(predictions, (str, os.PathLike)):
-        file = os.fspath(predictions)
+        file = os.fsdecode(os.fspath(predictions))
+        if "\0" in file:
+            raise DataError(_show(file), "", "the predictions path contains a NUL character",
+                            "give the path of the predictions file", kind="missing file")
         from .datasets.coco import load_json
 
-        predictions = load_json(file, "predictions")
+        try:
+            predictions = load_json(file, "predictions")
+        except RecursionError:
+            raise DataError(file, "", "the JSON is nested too deeply to read",
+                            "write a flat COCO results list", kind="malformed file") from None
+        except DataError:
+            raise
+        except ValueError as exc:  # e.g. an integer literal of over 4300 digits
+            raise DataError(file, "", f"malformed JSON ({_show(str(exc), 60)})",
+                            "fix the predictions file so that it is valid JSON", kind="malformed file") from None
         if not isinstance(predictions, list):
             raise DataError(file, "", "a COCO results file must be a JSON list of detections",
                             'write [{"image_id", "category_id", "bbox": [x, y, w, h], "score"}, ...]',
                             kind="malformed file")
-    if isinstance(predictions, dict):
+    if isinstance(predictions, Mapping):
         per_image = _from_mapping(predictions, dataset, file)
-    else:
+    elif isinstance(predictions, (list, tuple)):
+        per_image = _from_coco_list(predictions, dataset, file)
+    elif isinstance(predictions, Iterable) and not isinstance(predictions, (str, np.ndarray)):
         per_image = _from_coco_list(list(predictions), dataset, file)
+    else:
+        raise DataError(file, "", f"predictions of type {type(predictions).__name__} are not a file, a list or a mapping",
+                        "give a COCO results file, its list of detections, or {image_id: detections}",
+                        kind="malformed prediction")
     out = []
     for k in range(len(dataset)):
         rows = per_image.get(k)
@@ -318,6 +434,8 @@ def evaluate(dataset, predictions, iou_threshold=0.5, curves=False):
     >>> r["accuracy"], r["mean_iou"], r["loc_accuracy"], r["map50"]
     (1.0, 0.5, 1.0, 1.0)
     """
+    iou_threshold = _check_iou_threshold(iou_threshold)
+    _check_ground_truth(dataset)
     preds = predictions if _is_normalised(predictions, dataset) else read_predictions(predictions, dataset)
     n_k = len(dataset.classes)
     none = n_k
@@ -365,7 +483,7 @@ def evaluate(dataset, predictions, iou_threshold=0.5, curves=False):
             "ap75": _mean_valid(precision[t75, :, k]),
         }
     n_obj = int(has_obj.sum())
-    return {
+    return _finite({
         "accuracy": _ratio(correct.sum(), n_obj),
         "mean_iou": float(ious.mean()) if n_obj else 0.0,
         "loc_accuracy": _ratio((correct & hit).sum(), n_obj),
@@ -386,7 +504,47 @@ def evaluate(dataset, predictions, iou_threshold=0.5, curves=False):
                        "precision50": {name: [None if v < 0 else round(float(v), 6) for v in precision[t50, :, k]]
                                        for k, name in enumerate(dataset.classes)},
                        "main_iou": ious.round(6).tolist()}} if curves else {}),
-    }
+    })
+
+
+def _check_iou_threshold(value):
+    """The IoU threshold as a float in (0, 1], or a DataError (before any prediction is read)."""
+    number = _number(value)
+    if number is None:
+        raise DataError("evaluate", "iou_threshold", f"{_show(value)} is not a number",
+                        "give an IoU threshold in (0, 1], e.g. 0.5", kind="bad parameter")
+    if not (math.isfinite(number) and 0 < number <= 1):
+        raise DataError("evaluate", "iou_threshold", f"{_show(value)} is not in (0, 1]",
+                        "give an IoU threshold in (0, 1], e.g. 0.5", kind="bad parameter")
+    return number
+
+
+def _check_ground_truth(dataset):
+    """Ground-truth boxes built in Python are not checked by a reader: finite, positive, finite area."""
+    for rec in dataset:
+        b = rec.boxes
+        if not len(b):
+            continue
+        with np.errstate(over="ignore", invalid="ignore"):
+            w, h = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
+            ok = np.isfinite(b).all(axis=1) & (w > 0) & (h > 0) & np.isfinite(w * h)
+        if not ok.all():
+            j = int(np.flatnonzero(~ok)[0])
+            raise DataError(dataset.root or "ground truth", f"image {_show(rec.image_id)} box {j}",
+                            f"ground-truth box {_fmt_box(b[j])} is not finite, empty or too large",
+                            "fix the annotation (finite x1 < x2, y1 < y2 in pixels)", kind="bad box")
+
+
+def _finite(result, where=""):
+    """``result`` after checking that no float in it is NaN or infinite (the JSON written must be valid)."""
+    values = result.values() if isinstance(result, dict) else result
+    keys = result.keys() if isinstance(result, dict) else range(len(result))
+    for key, value in zip(keys, values):
+        if isinstance(value, (dict, list)):
+            _finite(value, f"{where}{key}.")
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise RuntimeError(f"evaluate produced a non-finite {where}{key} ({value}); please report this bug")
+    return result
 
 
 def _is_normalised(predictions, dataset):

@@ -1,6 +1,7 @@
 import contextlib
 import io
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -123,6 +124,9 @@ def test_python_mapping_and_coco_list_agree(hand_case):
 
 def test_image_and_category_ids_in_both_forms(hand_case):
     gt, preds = hand_case
+    # integer image ids are the ground truth's own COCO ids (here given, and not positions); a ground truth
+    # whose ids only number its images by position reads integers as numeric stems (tests/test_evaluate_ids.py)
+    gt = Dataset([replace(r, coco_id=10 * k + 7) for k, r in enumerate(gt)], gt.classes)
     by_ids = [dict(p, image_id=gt[gt.index_of(p["image_id"])].coco_id,
                    category_id=gt.category_ids[gt.classes.index(p["category_id"])]) for p in preds]
     assert isinstance(by_ids[0]["image_id"], int)

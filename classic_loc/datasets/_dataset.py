@@ -1,11 +1,39 @@
-"""The one dataset type every reader produces and every consumer takes."""
+"""The one dataset type every reader produces and every consumer takes.
 
+Image ids in predictions
+------------------------
+:meth:`Dataset.match_image_id` is the one rule by which an ``image_id`` written
+by any tool (a COCO results list, the mapping form, a file) names an image:
+
+1. an integer (Python or numpy; never a bool), when the ground truth has its own
+   COCO image ids (read from a COCO file, or records built with ``coco_id``):
+   that COCO id, and nothing else;
+2. otherwise the first of these rules that matches decides: the image's path
+   relative to the dataset folder (forward slashes), its file name
+   (``000123.jpg``), its stem (``000123``, the record's ``image_id``), the
+   integer form of a numeric stem (``123`` or ``"123"`` for ``000123.jpg``; an
+   integer id is only ever matched by this rule);
+3. an id that is a path with folders (``a/b/000123.jpg``) and matched nothing
+   is matched by the same rules on its last component (``000123.jpg``).
+
+An id that matches two images under the rule that decided (stems ``000123``
+and ``123`` for the integer 123), or no image, is a :class:`DataError` naming
+it. Floats, bools and other types are refused.
+"""
+
+import os
+import re
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from ..boxes import as_boxes
+from ..errors import DataError
 from ..images import read_image
+
+_POSITION_FORMATS = ("voc", "yolo", "csv")  # their readers number coco_id by position: not ids a user chose
+_DIGITS = re.compile(r"[0-9]+")
+_MAX_DIGITS = 300  # a numeric stem is a file name (at most 255 bytes): longer digit strings match nothing
 
 __all__ = ["ImageRecord", "Dataset"]
 
@@ -34,6 +62,9 @@ class ImageRecord:
         The image's integer id in COCO files (from the file when read from COCO,
         else its 1-based position in the dataset). Left at 0 on every record, the
         Dataset numbers them by position.
+
+    A record's stem is ``image_id``; its file name and relative path come from
+    ``path`` (none when ``path`` is None).
     """
 
     image_id: str
@@ -85,6 +116,14 @@ class Dataset:
         Folder (or file) the dataset was read from, for messages.
     format : str, optional
         The format it was read from.
+    own_coco_ids : bool, optional
+        Whether the records' ``coco_id`` are the ground truth's own image ids,
+        which an integer ``image_id`` in predictions then means (see
+        :meth:`match_image_id`). Default: True when read from COCO
+        (``format="coco"``) or when records are built with ``coco_id`` set;
+        False when the ids only number images by position (VOC, YOLO and CSV
+        readers, or no ``coco_id`` given), so that an integer id is read as a
+        numeric file stem.
 
     Examples
     --------
@@ -93,8 +132,12 @@ class Dataset:
     (1, ('cat',), [[1.0, 2.0, 30.0, 40.0]])
     """
 
-    def __init__(self, records, classes, category_ids=None, root="", format=""):
+    def __init__(self, records, classes, category_ids=None, root="", format="", own_coco_ids=None):
         self.records = list(records)
+        if own_coco_ids is None:
+            own_coco_ids = format == "coco" or (format not in _POSITION_FORMATS
+                                                and any(r.coco_id != 0 for r in self.records))
+        self.own_coco_ids = bool(own_coco_ids)
         self.classes = tuple(str(c) for c in classes)
         if category_ids is None:
             category_ids = range(1, len(self.classes) + 1)
@@ -114,6 +157,7 @@ class Dataset:
             raise ValueError(f"duplicate image id {dup!r}")
         self._by_id = {r.image_id: k for k, r in enumerate(self.records)}
         self._by_coco_id = {r.coco_id: k for k, r in enumerate(self.records)}
+        self._tables = None  # the name tables of match_image_id, built on first use
 
     def __len__(self):
         return len(self.records)
@@ -130,10 +174,145 @@ class Dataset:
                 f"format={self.format!r}, root={self.root!r})")
 
     def index_of(self, image_id):
-        """Position of an image given its id (file stem) or its COCO integer id; None if unknown."""
-        if isinstance(image_id, (int, np.integer)) and not isinstance(image_id, bool):
-            return self._by_coco_id.get(int(image_id))
-        return self._by_id.get(str(image_id))
+        """Position of the image ``image_id`` names (see :meth:`match_image_id`); None if none.
+
+        An id that names two images, or is not a string or an integer, raises the
+        :class:`DataError` of :meth:`match_image_id`.
+        """
+        try:
+            return self.match_image_id(image_id)
+        except DataError as err:
+            if err.kind == "unknown image":
+                return None
+            raise
+
+    def match_image_id(self, image_id, file="predictions", item=""):
+        """Position of the image that a prediction's ``image_id`` names.
+
+        The rule, in order (also in the module docstring and the README):
+        an integer when the ground truth has its own COCO ids
+        (:attr:`own_coco_ids`): that COCO id only; otherwise the first rule that
+        matches: the path relative to the dataset folder (forward slashes), the
+        file name, the stem (``image_id``), the integer form of a numeric stem
+        (an integer id is matched by this rule only); for a path with folders
+        that matched nothing, the same rules on its last component.
+
+        Parameters
+        ----------
+        image_id : str or int
+        file, item : str
+            Where the id was read, for the error message.
+
+        Returns
+        -------
+        int
+            The image's position in the dataset.
+
+        Raises
+        ------
+        DataError
+            The id names no image (kind "unknown image"), two images under the
+            rule that decided (kind "ambiguous image"), or is not a string or an
+            integer (kind "malformed prediction").
+
+        Examples
+        --------
+        >>> ds = Dataset([ImageRecord("000123", "imgs/000123.jpg", 8, 8), ImageRecord("b", None, 8, 8)], ["x"])
+        >>> ds.match_image_id(123), ds.match_image_id("000123.jpg"), ds.match_image_id("run/b")
+        (0, 0, 1)
+        """
+        show = _show(image_id)
+        if isinstance(image_id, (bool, np.bool_)):
+            raise DataError(file, item, f"image_id {show} is a boolean",
+                            "write the image's file stem (a string) or an integer id", kind="malformed prediction")
+        if isinstance(image_id, (int, np.integer)):
+            if self.own_coco_ids:
+                k = self._by_coco_id.get(int(image_id))
+                if k is None:
+                    raise DataError(file, item, f"image_id {show} is not a COCO image id of the ground truth"
+                                    f"{self._where()}", "use the image's COCO id from the ground truth file, or its "
+                                    "file stem as a string, and check --gt and --split", kind="unknown image")
+                return k
+            found = self._lookup("the integer form of a numeric stem", "num", int(image_id))
+            if found is None:
+                hint = ("integer ids match numeric file stems (123 for 000123.jpg) and this ground truth has none: "
+                        "write the image's file stem as a string" if not self._name_tables()["num"] else
+                        "use the image's file stem, file name or path relative to the dataset folder, "
+                        "and check --gt and --split")
+                raise DataError(file, item, f"image_id {show} is not in the ground truth{self._where()}: no image "
+                                "has this number as its file stem", hint, kind="unknown image")
+            return self._unique(found, show, file, item)
+        if isinstance(image_id, (float, np.floating)):
+            raise DataError(file, item, f"image_id {show} is a floating-point number",
+                            "write image ids as strings (the file stem) or integers", kind="malformed prediction")
+        if not isinstance(image_id, str):
+            raise DataError(file, item, f"image_id {show} is a {type(image_id).__name__}, not a string or an integer",
+                            "write the image's file stem (a string) or an integer id", kind="malformed prediction")
+        key = image_id.replace("\\", "/")
+        while key.startswith("./"):
+            key = key[2:]
+        found = self._match_name(key)
+        if found is None and "/" in key.rstrip("/"):
+            found = self._match_name(key.rstrip("/").rsplit("/", 1)[1])
+        if found is None:
+            raise DataError(file, item, f"image_id {show} is not in the ground truth{self._where()}",
+                            "use the image's file stem, file name or path relative to the dataset folder "
+                            "(an integer: a numeric stem, or the COCO id when the ground truth is COCO), "
+                            "and check --gt and --split", kind="unknown image")
+        return self._unique(found, show, file, item)
+
+    def _where(self):
+        return f" ({self.root or 'in memory'})"
+
+    def _match_name(self, key):
+        """(rule, positions) of the first name rule that matches the string ``key``, or None."""
+        for rule, table, value in (("the path relative to the dataset folder", "rel", key),
+                                   ("the file name", "name", key), ("the file stem", "stem", key)):
+            found = self._lookup(rule, table, value)
+            if found is not None:
+                return found
+        if _DIGITS.fullmatch(key) and len(key) <= _MAX_DIGITS:
+            return self._lookup("the integer form of a numeric stem", "num", int(key))
+        return None
+
+    def _lookup(self, rule, table, key):
+        hits = self._name_tables()[table].get(key)
+        return None if hits is None else (rule, hits)
+
+    def _unique(self, found, show, file, item):
+        rule, hits = found
+        if len(hits) == 1:
+            return hits[0]
+        names = " and ".join(repr(self.records[k].path or self.records[k].image_id) for k in hits[:2])
+        more = f" (and {len(hits) - 2} more)" if len(hits) > 2 else ""
+        raise DataError(file, item, f"image_id {show} matches {names}{more} by {rule}",
+                        "write the full file stem or the path relative to the dataset folder as the image_id",
+                        kind="ambiguous image")
+
+    def _name_tables(self):
+        """rel, name, stem and num tables: key -> list of positions, built once per dataset."""
+        if self._tables is not None and self._tables[0] is self.records and self._tables[1] == len(self.records):
+            return self._tables[2]
+        root = self.root
+        folder = root if (not root or os.path.isdir(root)) else os.path.dirname(root)
+        folder = os.path.normpath(folder) if folder else ""
+        prefix = "" if folder in ("", ".") else folder.rstrip(os.sep) + os.sep
+        tables = {"rel": {}, "name": {}, "stem": {}, "num": {}}
+        for k, r in enumerate(self.records):
+            keys = {"stem": r.image_id}
+            if _DIGITS.fullmatch(r.image_id) and len(r.image_id) <= _MAX_DIGITS:
+                keys["num"] = int(r.image_id)
+            if r.path is not None:
+                path = os.path.normpath(os.fspath(r.path))
+                keys["name"] = os.path.basename(path)
+                if prefix and path.startswith(prefix):
+                    keys["rel"] = path[len(prefix):].replace(os.sep, "/")
+                elif not prefix and not os.path.isabs(path) and not path.startswith(".."):
+                    keys["rel"] = path.replace(os.sep, "/")
+            for table, key in keys.items():
+                tables[table].setdefault(key, []).append(k)
+        self._tables = (self.records, len(self.records), tables)
+        return tables
 
     def image(self, index):
         """Decode image ``index``: RGB (rows, cols, 3) or gray (rows, cols) uint8."""
@@ -144,7 +323,8 @@ class Dataset:
 
     def subset(self, indices):
         """A new Dataset with the records at ``indices`` (same classes)."""
-        return Dataset([self.records[i] for i in indices], self.classes, self.category_ids, self.root, self.format)
+        return Dataset([self.records[i] for i in indices], self.classes, self.category_ids, self.root, self.format,
+                       own_coco_ids=self.own_coco_ids)
 
     def holdout_split(self, fraction=0.3, seed=0):
         """Split into (train, test) with a seeded random ``fraction`` of images held out."""
@@ -157,7 +337,8 @@ class Dataset:
 
     def with_records(self, records):
         """A new Dataset with the same classes and other records."""
-        return Dataset(records, self.classes, self.category_ids, self.root, self.format)
+        return Dataset(records, self.classes, self.category_ids, self.root, self.format,
+                       own_coco_ids=self.own_coco_ids)
 
     def counts(self):
         """Images, boxes and boxes per class: a dict for reports and tests."""
@@ -171,3 +352,22 @@ class Dataset:
             "empty_images": sum(1 for r in self.records if r.n_objects == 0),
             "per_class": dict(zip(self.classes, per_class.tolist())),
         }
+
+
+def _show(value, limit=80):
+    """A short one-line repr for messages: never fails (deep nesting, huge ints) and never runs long."""
+    import reprlib
+
+    r = reprlib.Repr()
+    r.maxlevel, r.maxstring, r.maxother, r.maxlong = 3, limit, limit, limit
+    if isinstance(value, np.generic):
+        value = value.item()
+    try:
+        if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 256:
+            text = f"<an integer of about {int(value.bit_length() * 0.30103) + 1} digits>"
+        else:
+            text = r.repr(value)
+    except (ValueError, RecursionError, TypeError, OverflowError):
+        text = f"<{type(value).__name__}>"
+    text = text.replace("\n", " ").replace("\r", " ")
+    return text if len(text) <= limit + 10 else text[:limit] + "..."
