@@ -1,12 +1,15 @@
 """Helpers every reader shares: error collection, box checks, safe paths, image sizes."""
 
 import os
+import stat
 import warnings
 from collections import Counter
 
 import numpy as np
 
 from ..errors import DataError, DataWarning
+from ..images import image_size as _image_size
+from ..images import open_regular, printable
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
 # boxes may overshoot the image by this much (float noise from normalised or
@@ -44,7 +47,10 @@ def check_box(box, width, height, file, item):
 
     Raises DataError for non-finite values, x2 <= x1, y2 <= y1 or a box outside the image.
     """
-    box = np.asarray(box, dtype=np.float64)
+    try:
+        box = np.asarray(box, dtype=np.float64).reshape(4)
+    except (TypeError, ValueError, OverflowError):
+        raise DataError(file, item, f"box {box!r} is not 4 numbers", "write 4 finite numbers", kind="bad box") from None
     if not np.all(np.isfinite(box)):
         raise DataError(file, item, f"box {box.tolist()} has a non-finite coordinate",
                         "write finite numbers", kind="bad box")
@@ -63,40 +69,77 @@ def check_box(box, width, height, file, item):
     return box
 
 
-def safe_join(root, name, file, item):
-    """Join ``name`` to ``root``, refusing absolute names and names that leave ``root``."""
-    name = str(name).strip()
+def check_name(name, file, item, what="image file name"):
+    """Return ``name`` stripped, or DataError for a non-string, NUL, control or unencodable characters."""
+    if not isinstance(name, str):
+        raise DataError(file, item, f"{what} {name!r} is not a string", f"write the {what} as text",
+                        kind="bad file name")
+    name = name.strip()
+    bad = next((c for c in name if ord(c) < 32 or ord(c) == 127 or 0xD800 <= ord(c) <= 0xDFFF), None)
+    if bad is not None:
+        raise DataError(file, item, f"{what} {ascii(name)} holds the character {ascii(bad)}",
+                        f"rename the file with printable characters and fix the {what}", kind="bad file name")
+    return name
+
+
+def inside(path, root):
+    """Whether ``path``, symbolic links resolved, lies inside the folder ``root``."""
     root_real = os.path.realpath(root)
+    full = os.path.realpath(path)
+    return full == root_real or os.path.commonpath([root_real, full]) == root_real
+
+
+def safe_join(root, name, file, item, within=None, what="image file name"):
+    """Join ``name`` to ``root``, refusing absolute names and names that leave ``within``.
+
+    ``within`` (default ``root``) is the dataset folder nothing may leave, symbolic links
+    resolved: a link that stays inside it is fine. Returns the joined path with its links
+    resolved.
+    """
+    name = check_name(name, file, item, what)
+    within = root if within is None else within
+    noun = what.replace(" file name", "").replace(" name", "")
     if not name or os.path.isabs(name) or name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
-        raise DataError(file, item, f"image file name {name!r} is empty or absolute",
-                        "give the image path relative to the dataset folder", kind="unsafe path")
-    full = os.path.realpath(os.path.join(root_real, name))
-    if os.path.commonpath([root_real, full]) != root_real:
-        raise DataError(file, item, f"image file name {name!r} points outside the dataset folder {root}",
-                        "keep images inside the dataset folder and use relative paths", kind="unsafe path")
+        raise DataError(file, item, f"{what} {name!r} is empty or absolute",
+                        f"give the {noun} path relative to the dataset folder", kind="unsafe path")
+    full = os.path.realpath(os.path.join(os.path.realpath(root), name))
+    if not inside(full, within):
+        raise DataError(file, item, f"{what} {name!r} points outside the dataset folder {within}",
+                        f"keep {noun}s inside the dataset folder and use relative paths", kind="unsafe path")
     return full
 
 
+def check_inside(path, root, file, item, what="image"):
+    """DataError (kind "unsafe path") when ``path`` is a link leading outside the folder ``root``."""
+    if not inside(path, root):
+        raise DataError(file, item, f"the {what} {printable(path)} is a symbolic link leading outside the "
+                        f"dataset folder {printable(root)} (to {printable(os.path.realpath(path))})",
+                        f"copy the {what} into the dataset folder or link to a file inside it", kind="unsafe path")
+
+
 def check_image_file(path, file, item):
-    """Raise DataError when ``path`` is not an existing file."""
-    if not os.path.isfile(path):
-        raise DataError(file, item, f"image file {path} is missing",
-                        "add the image or remove its entry from the annotations", kind="missing image")
+    """Raise DataError when ``path`` is not an existing regular file."""
+    try:
+        st = os.stat(path)
+    except (ValueError, UnicodeError):
+        raise DataError(file, item, f"image file name {printable(path)} holds a NUL byte or characters that are "
+                        "not valid text", "rename the file with printable characters", kind="bad file name") from None
+    except OSError:
+        raise DataError(file, item, f"image file {printable(path)} is missing",
+                        "add the image or remove its entry from the annotations", kind="missing image") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise DataError(file, item, f"image file {printable(path)} is not a regular file (a folder, FIFO or device)",
+                        "give the path of an image file", kind="not a file")
 
 
 def image_size(path, file, item):
-    """(width, height) read from the image header without decoding the pixels."""
+    """(width, height) as the image is shown, read from its header without decoding the pixels.
+
+    Formats the header reader does not know are decoded. Raises DataError for a missing or
+    non-regular file, an image over the pixel limit or one that cannot be decoded.
+    """
     check_image_file(path, file, item)
-    try:
-        from PIL import Image
-
-        with Image.open(path) as im:
-            return int(im.width), int(im.height)
-    except Exception:  # PIL missing, or a format it cannot read: decode with OpenCV
-        from ..images import read_image
-
-        img = read_image(path)
-        return int(img.shape[1]), int(img.shape[0])
+    return _image_size(path)
 
 
 def read_text(path, what):
@@ -105,8 +148,8 @@ def read_text(path, what):
     ``text.split("\\n")`` gives the lines numbered as an editor shows them.
     """
     try:
-        with open(path, encoding="utf-8-sig") as fh:
-            return fh.read()
+        with open_regular(path, f"{what} file") as fh:
+            return fh.read().decode("utf-8-sig").replace("\r\n", "\n").replace("\r", "\n")
     except UnicodeDecodeError:
         raise DataError(path, "", f"the {what} file is not UTF-8 text", "save it as UTF-8 text", kind="bad file") from None
     except OSError as exc:
@@ -133,3 +176,20 @@ def class_index(name, classes, file, item):
 def duplicate_error(file, image_id):
     return DataError(file, f"image {image_id!r}", "duplicate image id",
                      "give every image a unique file name and list it once", kind="duplicate id")
+
+
+def check_classes(classes, file):
+    """The class names as a list of str, or DataError for an empty, odd or repeated name."""
+    names = []
+    for k, name in enumerate(classes):
+        if not isinstance(name, str) or not name.strip():
+            raise DataError(file, f"class {k + 1}", f"class name {name!r} is empty or not text",
+                            "give every class a non-empty name", kind="malformed classes")
+        if not name.isprintable():
+            raise DataError(file, f"class {k + 1}", f"class name {ascii(name)} holds a control character",
+                            "use printable class names", kind="malformed classes")
+        if name in names:
+            raise DataError(file, f"class {k + 1}", f"class name {name!r} is listed twice",
+                            "list every class once", kind="malformed classes")
+        names.append(name)
+    return names
