@@ -63,8 +63,13 @@ class ImageRecord:
         else its 1-based position in the dataset). Left at 0 on every record, the
         Dataset numbers them by position.
 
+    file_name : str or None
+        The image's file as the annotation names it, relative to its image
+        folder (COCO ``file_name``), when known: used to match predictions when
+        ``path`` is None or lies elsewhere.
+
     A record's stem is ``image_id``; its file name and relative path come from
-    ``path`` (none when ``path`` is None).
+    ``path`` and ``file_name``.
     """
 
     image_id: str
@@ -76,6 +81,7 @@ class ImageRecord:
     difficult: np.ndarray = None
     crowd: np.ndarray = None
     coco_id: int = 0
+    file_name: str = None
 
     def __post_init__(self):
         boxes = as_boxes(self.boxes)
@@ -302,15 +308,24 @@ class Dataset:
             keys = {"stem": r.image_id}
             if _DIGITS.fullmatch(r.image_id) and len(r.image_id) <= _MAX_DIGITS:
                 keys["num"] = int(r.image_id)
+            rel = set()
+            if r.file_name:
+                given = str(r.file_name).replace("\\", "/")
+                while given.startswith("./"):
+                    given = given[2:]
+                rel.add(given)
+                keys["name"] = given.rsplit("/", 1)[-1]
             if r.path is not None:
                 path = os.path.normpath(os.fspath(r.path))
                 keys["name"] = os.path.basename(path)
                 if prefix and path.startswith(prefix):
-                    keys["rel"] = path[len(prefix):].replace(os.sep, "/")
+                    rel.add(path[len(prefix):].replace(os.sep, "/"))
                 elif not prefix and not os.path.isabs(path) and not path.startswith(".."):
-                    keys["rel"] = path.replace(os.sep, "/")
+                    rel.add(path.replace(os.sep, "/"))
             for table, key in keys.items():
                 tables[table].setdefault(key, []).append(k)
+            for key in rel:
+                tables["rel"].setdefault(key, []).append(k)
         self._tables = (self.records, len(self.records), tables)
         return tables
 
