@@ -15,6 +15,8 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", "
 # boxes may overshoot the image by this much (float noise from normalised or
 # scaled coordinates); they are clipped. Anything further out is an error.
 BORDER_TOLERANCE = 1e-3
+# largest image side a file may declare (OpenCV's own limit): a width or height of more is an error
+MAX_DECLARED_SIDE = 1 << 20
 
 
 class Problems:

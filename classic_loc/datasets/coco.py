@@ -16,7 +16,7 @@ from .._fileio import atomic_write_text
 from ..boxes import box_convert
 from ..errors import DataError
 from ..images import open_regular
-from ._common import Problems, check_box, check_image_file, check_name, duplicate_error, safe_join
+from ._common import MAX_DECLARED_SIDE, Problems, check_box, check_image_file, check_name, duplicate_error, safe_join
 from ._dataset import Dataset, ImageRecord
 
 __all__ = ["read_coco", "write_coco", "find_coco_file"]
@@ -143,7 +143,6 @@ def _image_root(json_path, split, file_names, image_root):
 
 
 _INT64 = 1 << 63
-MAX_DECLARED_SIDE = 1 << 20  # OpenCV's largest image side
 
 
 def _require(obj, key, kind_of, path, item):

@@ -14,8 +14,8 @@ import io
 import os
 
 from ..errors import DataError
-from ._common import (Problems, check_box, check_image_file, class_index, duplicate_error, image_size,
-                      read_lines, read_text, safe_join)
+from ._common import (MAX_DECLARED_SIDE, Problems, check_box, check_classes, check_image_file, class_index, duplicate_error,
+                      image_size, read_lines, read_text, safe_join)
 from ._dataset import Dataset, ImageRecord
 
 __all__ = ["read_csv"]
@@ -76,7 +76,8 @@ def _size(row, columns, path, file, item):
         width, height = float(row[columns["width"]]), float(row[columns["height"]])
     except ValueError:
         width = height = 0.0
-    if not (width > 0 and height > 0 and width.is_integer() and height.is_integer()):
+    if not (0 < width <= MAX_DECLARED_SIDE and 0 < height <= MAX_DECLARED_SIDE and width.is_integer()
+            and height.is_integer()):
         raise DataError(file, item, f"image size {text} is not two positive integers",
                         "write the width and height in pixels, or leave them empty to read them from the image",
                         kind="malformed row")
@@ -106,8 +107,9 @@ def read_csv(path, split="train", classes=None, skip_bad=False):
     csv_path = _csv_file(path, split)
     folder = os.path.dirname(os.path.abspath(csv_path))
     problems = Problems(skip_bad)
-    if classes is None and os.path.isfile(os.path.join(folder, "classes.txt")):
-        classes = read_lines(os.path.join(folder, "classes.txt"), "classes")
+    classes_file = os.path.join(folder, "classes.txt")
+    if classes is None and os.path.lexists(classes_file):
+        classes = check_classes(read_lines(classes_file, "classes"), classes_file)
     fixed_classes = classes is not None
     classes = list(classes or [])
     reader = csv.reader(io.StringIO(read_text(csv_path, "CSV")))
@@ -137,7 +139,7 @@ def read_csv(path, split="train", classes=None, skip_bad=False):
                     image_id = os.path.splitext(os.path.basename(name))[0]
                     if image_id in ids:
                         raise duplicate_error(csv_path, image_id)
-                    check_image_file(image_path, csv_path, item)
+                    check_image_file(image_path, csv_path, item)  # a folder, FIFO or device is refused
                     images[image_path] = [image_id, *_size(row, columns, image_path, csv_path, item), [], []]
                     ids.add(image_id)
                 except DataError:

@@ -8,6 +8,7 @@ class names found in the annotations are used, sorted.
 
 import os
 import shutil
+import warnings
 import xml.etree.ElementTree as StdET
 from xml.sax.saxutils import escape
 
@@ -15,9 +16,10 @@ import defusedxml.ElementTree as ET
 from defusedxml import DefusedXmlException
 
 from .._fileio import atomic_write_text
-from ..errors import DataError
-from ._common import (IMAGE_EXTENSIONS, Problems, check_box, check_image_file, class_index,
-                      image_size, read_lines, safe_join)
+from ..errors import DataError, DataWarning
+from ..images import open_regular
+from ._common import (IMAGE_EXTENSIONS, Problems, check_box, check_classes, check_image_file, check_inside,
+                      check_name, class_index, duplicate_error, image_size, read_lines, read_text, safe_join)
 from ._dataset import Dataset, ImageRecord
 
 __all__ = ["read_voc", "write_voc"]
@@ -25,11 +27,15 @@ __all__ = ["read_voc", "write_voc"]
 
 def _parse_xml(path):
     try:
-        return ET.parse(path).getroot()
+        with open_regular(path, "annotation file") as fh:
+            return ET.parse(fh).getroot()
     except DefusedXmlException as exc:
         raise DataError(path, "", f"the XML uses a forbidden construct ({type(exc).__name__})",
                         "remove DTDs and entity definitions from the annotation", kind="malformed annotation") from None
     except StdET.ParseError as exc:
+        raise DataError(path, "", f"malformed XML ({exc})", "fix or regenerate the annotation file",
+                        kind="malformed annotation") from None
+    except (ValueError, LookupError) as exc:  # an unknown or inconsistent encoding declaration
         raise DataError(path, "", f"malformed XML ({exc})", "fix or regenerate the annotation file",
                         kind="malformed annotation") from None
     except OSError as exc:
@@ -51,9 +57,13 @@ def _number(node, tag, path, item, required=True):
 
 
 def _split_ids(root, split):
+    """(split file or Annotations folder, [(item, image id)]) of the images to read."""
     if split is None:
         ann = os.path.join(root, "Annotations")
-        return sorted(f[:-4] for f in os.listdir(ann) if f.endswith(".xml"))
+        if not os.path.isdir(ann):
+            raise DataError(ann, "", "no Annotations folder", "put one <id>.xml per image in Annotations/",
+                            kind="missing folder")
+        return ann, [(f"annotation {f!r}", f[:-4]) for f in sorted(os.listdir(ann)) if f.endswith(".xml")]
     path = os.path.join(root, "ImageSets", "Main", f"{split}.txt")
     if not os.path.isfile(path):
         main = os.path.join(root, "ImageSets", "Main")
@@ -62,19 +72,41 @@ def _split_ids(root, split):
                         f"choose one of {have} or pass split=None for every annotation" if have
                         else "add ImageSets/Main/<split>.txt or pass split=None for every annotation",
                         kind="missing split")
-    return [ln.split()[0] for ln in read_lines(path, "split")]
+    lines = read_text(path, "split").split("\n")
+    return path, [(f"line {n}", ln.split()[0]) for n, ln in enumerate(lines, 1) if ln.strip()]
 
 
-def _find_image(images_dir, image_id, filename, xml_path):
+def _find_image(root, images_dir, image_id, filename, xml_path):
+    """The image of an annotation: its <filename> in JPEGImages/, else <id>.<ext>; never outside ``root``."""
     if filename:
-        path = safe_join(images_dir, filename, xml_path, "<filename>")
-        if os.path.isfile(path):
+        path = safe_join(images_dir, filename, xml_path, "<filename>", within=root)
+        if os.path.lexists(path):
             return path
     for ext in IMAGE_EXTENSIONS:
-        path = safe_join(images_dir, image_id + ext, xml_path, "image")
-        if os.path.isfile(path):
+        path = safe_join(images_dir, image_id + ext, xml_path, "image", within=root)
+        if os.path.lexists(path):
             return path
-    return safe_join(images_dir, filename or image_id + ".jpg", xml_path, "<filename>")
+    return safe_join(images_dir, filename or image_id + ".jpg", xml_path, "<filename>", within=root)
+
+
+def _declared_size(node, xml_path):
+    """(width, height) of <size>, or None when absent, empty or 0 (unknown)."""
+    size = node.find("size")
+    if size is None:
+        return None
+    w = _number(size, "width", xml_path, "<size>", required=False)
+    h = _number(size, "height", xml_path, "<size>", required=False)
+    return (w, h) if w and h else None
+
+
+def _warn_sizes(mismatches):
+    """One DataWarning for the annotations whose <size> is not the image's real size."""
+    if not mismatches:
+        return
+    xml_path, image_path, (dw, dh), (w, h) = mismatches[0]
+    more = f" (and {len(mismatches) - 1} more annotations)" if len(mismatches) > 1 else ""
+    warnings.warn(f"{xml_path}: <size> says {dw:g}x{dh:g} but the image {image_path} is {w}x{h}; "
+                  f"the image's real size is used{more}", DataWarning, stacklevel=3)
 
 
 def read_voc(root, split="train", classes=None, skip_bad=False):
@@ -93,28 +125,31 @@ def read_voc(root, split="train", classes=None, skip_bad=False):
     """
     root = os.fspath(root)
     problems = Problems(skip_bad)
-    if classes is None and os.path.isfile(os.path.join(root, "classes.txt")):
-        classes = read_lines(os.path.join(root, "classes.txt"), "classes")
+    classes_file = os.path.join(root, "classes.txt")
+    if classes is None and os.path.lexists(classes_file):
+        check_inside(classes_file, root, classes_file, "", "class list")
+        classes = check_classes(read_lines(classes_file, "classes"), classes_file)
     fixed_classes = classes is not None
     classes = list(classes or [])
     images_dir = os.path.join(root, "JPEGImages")
-    parsed, seen = [], set()
-    for image_id in _split_ids(root, split):
-        xml_path = os.path.join(root, "Annotations", image_id + ".xml")
+    parsed, seen, mismatches = [], set(), []
+    split_file, entries = _split_ids(root, split)
+    for line_item, image_id in entries:
         try:
+            image_id = check_name(image_id, split_file, line_item, "image id")
+            xml_path = safe_join(os.path.join(root, "Annotations"), image_id + ".xml", split_file,
+                                 f"{line_item} ({image_id})", within=root, what="image id")
             if image_id in seen:
-                from ._common import duplicate_error
-                raise duplicate_error(os.path.join(root, "ImageSets", "Main", f"{split}.txt"), image_id)
+                raise duplicate_error(split_file, image_id)
             seen.add(image_id)
             node = _parse_xml(xml_path)
             filename = (node.findtext("filename") or "").strip()
-            path = _find_image(images_dir, image_id, filename, xml_path)
+            path = _find_image(root, images_dir, image_id, filename, xml_path)
             check_image_file(path, xml_path, f"image {image_id!r}")
-            size = node.find("size")
-            w = _number(size, "width", xml_path, "<size>", required=False) if size is not None else None
-            h = _number(size, "height", xml_path, "<size>", required=False) if size is not None else None
-            if not w or not h:
-                w, h = image_size(path, xml_path, f"image {image_id!r}")
+            declared = _declared_size(node, xml_path)
+            w, h = image_size(path, xml_path, f"image {image_id!r}")
+            if declared is not None and declared != (w, h):
+                mismatches.append((xml_path, path, declared, (w, h)))
             objects = []
             for k, obj in enumerate(node.findall("object")):
                 item = f"object {k + 1}"
@@ -123,21 +158,25 @@ def read_voc(root, split="train", classes=None, skip_bad=False):
                     if not name:
                         raise DataError(xml_path, item, "missing <name>", "name the object's class",
                                         kind="malformed annotation")
+                    if not name.isprintable():
+                        raise DataError(xml_path, item, f"<name> {ascii(name)} holds a control character",
+                                        "write the class name in printable characters", kind="malformed annotation")
                     bb = obj.find("bndbox")
                     if bb is None:
                         raise DataError(xml_path, item, "missing <bndbox>", "add the object's box",
                                         kind="malformed annotation")
                     xmin, ymin, xmax, ymax = (_number(bb, t, xml_path, item) for t in ("xmin", "ymin", "xmax", "ymax"))
-                    box = check_box([xmin - 1, ymin - 1, xmax, ymax], int(w), int(h), xml_path, f"{item} ({name})")
+                    box = check_box([xmin - 1, ymin - 1, xmax, ymax], w, h, xml_path, f"{item} ({name})")
                     if fixed_classes:
                         class_index(name, classes, xml_path, item)
                     difficult = (obj.findtext("difficult") or "0").strip() in ("1", "true", "True")
                     objects.append((name, box, difficult))
                 except DataError as err:
                     problems.report(err)
-            parsed.append((image_id, path, int(w), int(h), objects))
+            parsed.append((image_id, path, w, h, objects))
         except DataError as err:
             problems.report(err)
+    _warn_sizes(mismatches)
     if not fixed_classes:
         classes = sorted({name for *_, objects in parsed for name, _, _ in objects})
     records = []

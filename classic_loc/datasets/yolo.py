@@ -22,8 +22,8 @@ import re
 import numpy as np
 
 from ..errors import DataError
-from ._common import (IMAGE_EXTENSIONS, Problems, check_box, duplicate_error, image_size, read_lines,
-                      read_text, safe_join)
+from ._common import (IMAGE_EXTENSIONS, Problems, check_box, check_classes, check_inside, check_name,
+                      duplicate_error, image_size, read_lines, read_text, safe_join)
 from ._dataset import Dataset, ImageRecord
 
 __all__ = ["read_yolo"]
@@ -90,11 +90,13 @@ def _read_classes(root):
     """(class names, the file they came from) from classes.txt, obj.names or data.yaml."""
     for name in ("classes.txt", "obj.names"):
         path = os.path.join(root, name)
-        if os.path.isfile(path):
-            return read_lines(path, "classes"), path
+        if os.path.lexists(path):
+            check_inside(path, root, path, "", "class list")
+            return check_classes(read_lines(path, "classes"), path), path
     path = os.path.join(root, "data.yaml")
-    if os.path.isfile(path):
-        return _yaml_names(path), path
+    if os.path.lexists(path):
+        check_inside(path, root, path, "", "class list")
+        return check_classes(_yaml_names(path), path), path
     raise DataError(root, "", "no class list (classes.txt, obj.names or data.yaml)",
                     "add classes.txt with one class name per line in class-index order, or pass classes",
                     kind="missing classes")
@@ -103,8 +105,8 @@ def _read_classes(root):
 def _image_files(folder):
     """[(item, file name)] of the images in ``folder``, sorted."""
     names = sorted(f for f in os.listdir(folder)
-                   if os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS and os.path.isfile(os.path.join(folder, f)))
-    return [(f"image {f!r}", f) for f in names]
+                   if os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS and not os.path.isdir(os.path.join(folder, f)))
+    return [(f"image {ascii(f)[1:-1]!r}", f) for f in names]  # a FIFO or device is refused when read
 
 
 def _split_entries(root, split):
@@ -136,11 +138,11 @@ def _split_entries(root, split):
 def _find_image(root, images, name, split_file, item):
     """Image of a split-file line: a path relative to the root, a file name in images/ or a stem."""
     path = safe_join(root, name, split_file, item)
-    if os.path.isfile(path):
+    if os.path.lexists(path) and not os.path.isdir(path):
         return path
     for candidate in [name] + [name + ext for ext in IMAGE_EXTENSIONS]:
-        path = safe_join(images, candidate, split_file, item)
-        if os.path.isfile(path):
+        path = safe_join(images, candidate, split_file, item, within=root)
+        if os.path.lexists(path) and not os.path.isdir(path):
             return path
     raise DataError(split_file, item, f"image {name!r} is missing (not in the dataset folder nor in images/)",
                     "add the image or remove its line from the split file", kind="missing image")
@@ -225,7 +227,11 @@ def read_yolo(root, split="train", classes=None, skip_bad=False):
     found = {}
     for item, name in entries:
         try:
-            path = _find_image(root, images, name, split_file, item) if split_file else os.path.join(images, name)
+            if split_file:
+                path = _find_image(root, images, name, split_file, item)
+            else:
+                path = os.path.join(images, check_name(name, images, item))
+            check_inside(path, root, split_file or images, item)
             image_id = os.path.splitext(os.path.basename(path))[0]
             if image_id in found:
                 raise duplicate_error(split_file or images, image_id)
@@ -235,8 +241,10 @@ def read_yolo(root, split="train", classes=None, skip_bad=False):
             if rel.startswith(".."):
                 rel = os.path.basename(path)
             label_path = os.path.join(labels, os.path.splitext(rel)[0] + ".txt")
-            objects = (_read_labels(label_path, len(classes), width, height, classes_file, problems)
-                       if os.path.isfile(label_path) else [])
+            objects = []
+            if os.path.lexists(label_path):  # a folder, FIFO or device is refused by read_text
+                check_inside(label_path, root, label_path, "", "label file")
+                objects = _read_labels(label_path, len(classes), width, height, classes_file, problems)
             found[image_id] = (path, width, height, objects)
         except DataError as err:
             problems.report(err)
