@@ -15,19 +15,22 @@ import os
 import numpy as np
 
 from .datasets import Dataset, ImageRecord
-from .errors import ModelFileError
+from .errors import DataError, ModelFileError
 from .features.haar import check_haar_coords
 from .images import read_image
 from .model_io import load_model, save_model
+from .pyramid import reachable_scales
 from .scan import FeatureParams, Template, detect_image, template_dim
+from .settings import FEATURE_BACKENDS, FIT_ONLY, PREDICTION_SETTINGS, bad_parameter, check_params, check_value
 
-__all__ = ["Localizer", "Detections", "Prediction"]
-
-FEATURE_BACKENDS = ("fhog", "hog", "haar", "fhog+haar", "hog+haar")
+__all__ = ["Localizer", "Detections", "Prediction", "NotFittedError"]
 
 
-class NotFittedError(ValueError, AttributeError):
-    """The Localizer is used before ``fit`` or ``load`` (same bases as scikit-learn's)."""
+class NotFittedError(DataError, AttributeError):
+    """The Localizer is used before ``fit`` or ``load``, or after a fit-only parameter changed.
+
+    A :class:`~classic_loc.errors.DataError` (so a ValueError, as scikit-learn's is) and an AttributeError.
+    """
 
 
 class Detections:
@@ -198,9 +201,32 @@ class Localizer:
     ----------
     classes_ : tuple of str
     templates_ : list of Template
+        Per class: window shape, context, weights, calibration, box regressor, scale range.
+    feature_params_ : FeatureParams
+        The features the templates were learned on (backend, cell size, HOG and Haar settings).
+    fit_settings_ : dict
+        Every fit-only parameter (all but the prediction settings ``scale_step``,
+        ``upsample``, ``cascade``, ``min_score``, ``nms_iou``, ``max_detections``,
+        ``refine`` and the run settings ``n_jobs``, ``verbose``) as it was at fit.
     presence_threshold_ : float
     nms_cover_ : float or None
     fit_report_ : dict
+
+    Notes
+    -----
+    Parameters are keyword-only, stored as given, and checked at :meth:`fit` (all of
+    them) and before every prediction (the prediction settings) by
+    :mod:`classic_loc.settings`: a bad value raises a one-line
+    :class:`~classic_loc.errors.DataError` naming it and its valid range.
+
+    What a model learned is fitted state, fixed at fit and kept in the model file:
+    prediction reads ``feature_params_`` and ``templates_``, never the parameters.
+    The prediction settings may change on a fitted model (``set_params(scale_step=1.2)``).
+    Changing a fit-only parameter (``set_params(cell_size=4)`` or an attribute)
+    makes the model **unfitted**: :meth:`predict`, :meth:`detect`, :meth:`score` and
+    :meth:`save` raise :class:`NotFittedError` naming the parameter, its value at fit
+    and now, until the value is set back (the learned state is kept) or the model is
+    fitted again. So a model never silently predicts with settings it was not trained with.
 
     Examples
     --------
@@ -211,12 +237,13 @@ class Localizer:
     Prediction(ring, box=[34.0, 50.2, 90.5, 101.0], score=0.912)
     """
 
-    def __init__(self, features="fhog", cell_size=8, block_size=2, n_bins=9, block_norm="L2-Hys", signed=False, interpolate=False, color=False,
-                 haar_features=200, haar_candidates=4000, window_cells=None, window_area=48, context=1, scale_step=1.1, upsample=1.0, min_size=None, max_size=None,
+    def __init__(self, *, features="fhog", cell_size=8, block_size=2, n_bins=9, block_norm="L2-Hys", signed=False,
+                 interpolate=False, color=False, haar_features=200, haar_candidates=4000, window_cells=None,
+                 window_area=48, context=1, scale_step=1.1, upsample=1.0, min_size=None, max_size=None,
                  C=0.01, flip=True, n_random_negatives=10000, mining_rounds=2,
                  max_negatives_per_image="auto", max_negatives=40000, neg_iou=0.5, pos_iou=0.6,
-                 calibration_fraction=0.2, ridge_alpha=10.0, refine=True, nms_iou=0.3, nms_cover="auto", cascade=False, min_score=0.02,
-                 max_detections=100, random_state=0, n_jobs=1, verbose=False):
+                 calibration_fraction=0.2, ridge_alpha=10.0, refine=True, nms_iou=0.3, nms_cover="auto",
+                 cascade=False, min_score=0.02, max_detections=100, random_state=0, n_jobs=1, verbose=False):
         self.features = features
         self.cell_size = cell_size
         self.block_size = block_size
@@ -264,40 +291,91 @@ class Localizer:
         return {name: getattr(self, name) for name in self._param_names()}
 
     def set_params(self, **params):
-        valid = set(self._param_names())
+        """Set parameters as given (checked at fit and prediction); a fit-only one makes a fitted model unfitted."""
+        valid = self._param_names()
         for name, value in params.items():
             if name not in valid:
-                raise ValueError(f"invalid parameter {name!r} for Localizer; valid: {sorted(valid)}")
+                raise bad_parameter(name, f"invalid parameter {name!r} for Localizer",
+                                    f"use one of {', '.join(valid)}")
             setattr(self, name, value)
         return self
 
     def __repr__(self):
         defaults = inspect.signature(type(self).__init__).parameters
-        changed = [f"{k}={v!r}" for k, v in self.get_params().items() if defaults[k].default != v]
+        changed = [f"{k}={v!r}" for k, v in self.get_params().items() if not _same(defaults[k].default, v)]
         return f"Localizer({', '.join(changed)})"
 
-    def _feature_params(self):
-        hog = self.features.split("+")[0]
-        return FeatureParams(int(self.cell_size), int(self.block_size), int(self.n_bins), str(self.block_norm),
-                             signed=bool(self.signed), interpolate=bool(self.interpolate), color=bool(self.color),
+    @staticmethod
+    def _feature_params_of(params):
+        """The FeatureParams that checked ``params`` describe."""
+        hog = params["features"].split("+")[0]
+        return FeatureParams(params["cell_size"], params["block_size"], params["n_bins"], params["block_norm"],
+                             signed=params["signed"], interpolate=params["interpolate"], color=params["color"],
                              variant={"fhog": "felzenszwalb", "hog": "dalal-triggs"}.get(hog),
-                             haar="haar" in self.features)
+                             haar="haar" in params["features"])
 
-    def _check_params(self):
-        if self.features not in FEATURE_BACKENDS:
-            raise ValueError(f"features={self.features!r} is not available; use one of {FEATURE_BACKENDS}")
-        if not self.scale_step > 1:
-            raise ValueError(f"scale_step must be > 1, got {self.scale_step}")
-        if not 0 <= self.calibration_fraction < 1:
-            raise ValueError(f"calibration_fraction must be in [0, 1), got {self.calibration_fraction}")
-        if "haar" in self.features and not (int(self.haar_features) >= 1 and int(self.haar_candidates) >= 1):
-            raise ValueError(f"haar_features and haar_candidates must be >= 1, got {self.haar_features}, "
-                             f"{self.haar_candidates}")
-        self._feature_params()  # validates the feature settings' types
+    def _feature_params(self):
+        """The FeatureParams of the current parameters (a fitted model predicts with ``feature_params_``)."""
+        return self._feature_params_of(check_params(self.get_params()))
+
+    def check_params(self):
+        """Every parameter checked (one-line DataError naming the first bad one); returns them in normal form.
+
+        On a fitted model whose fit-only parameters are unchanged, the prediction
+        settings are also checked against what it learned: a setting with which a
+        class could never be detected (e.g. an ``upsample`` below every scale its
+        window is run at) is refused.
+        """
+        params = check_params(self.get_params())
+        if self._fitted_problem() is None:
+            self._check_against_templates(params)
+        return params
+
+    _check_params = check_params  # the name the command line used
+
+    def _check_against_templates(self, params):
+        step, up = params["scale_step"], params["upsample"]
+        for name, t in zip(self.classes_, self.templates_):
+            if reachable_scales(t.scale_range, step, up):
+                continue
+            lo, hi = t.scale_range
+            span = f"[{lo:.3g}, {'inf' if math.isinf(hi) else f'{hi:.3g}'}]"
+            if up < lo:
+                raise bad_parameter("upsample", f"{up} is below every scale at which class {name!r} is searched "
+                                    f"({span}, set at fit from its window and object sizes): it could never be "
+                                    "detected", f"use an upsample of at least {lo:.3g}")
+            raise bad_parameter("scale_step", f"with {step} (and upsample={up}) no pyramid level falls in the scales "
+                                f"{span} at which class {name!r} is searched: it could never be detected",
+                                f"use a scale_step of at most {hi / lo:.3g}")
+
+    def _fitted_problem(self):
+        """None for a usable fitted model, else why it is not fitted."""
+        if not hasattr(self, "templates_") or not hasattr(self, "fit_settings_"):
+            return None, "this Localizer is not fitted yet", "call fit() or Localizer.load() first"
+        for name, was in self.fit_settings_.items():
+            now = getattr(self, name)
+            try:
+                same = _same(check_value(name, now), was)
+            except DataError:
+                same = False
+            if not same:
+                return name, (f"{name} was {was!r} when the model was trained and is now {_show(now)}: its learned "
+                              "templates depend on it, so the model is no longer fitted"), \
+                    f"set it back with set_params({name}={was!r}), or fit again"
+        return None
 
     def _check_is_fitted(self):
-        if not hasattr(self, "templates_"):
-            raise NotFittedError("this Localizer is not fitted yet: call fit() or Localizer.load() first")
+        problem = self._fitted_problem()
+        if problem is not None:
+            name, text, fix = problem
+            raise NotFittedError("Localizer", name or "", text, fix, kind="not fitted")
+
+    def _prediction_settings(self):
+        """The checked prediction settings of a fitted model (DataError for a bad one)."""
+        self._check_is_fitted()
+        params = check_params({n: getattr(self, n) for n in PREDICTION_SETTINGS})
+        self._check_against_templates(params)
+        return params
 
     # ------------------------------------------------------------ fit
     def fit(self, X, boxes=None, labels=None, classes=None):
@@ -315,26 +393,25 @@ class Localizer:
         -------
         self
         """
-        self._check_params()
+        params = check_params(self.get_params())
         dataset = X if isinstance(X, Dataset) else self._dataset_from_arrays(X, boxes, labels, classes)
         if len(dataset) == 0:
             raise ValueError("cannot fit on an empty dataset")
         from .training import train_templates  # scikit-learn is imported here, never on the predict path
 
-        n_jobs = (os.cpu_count() or 1) if self.n_jobs == -1 else int(self.n_jobs)
-        seed = self.random_state if self.random_state is not None else 0
-        p = dict(fp=self._feature_params(), haar_features=int(self.haar_features),
-                 haar_candidates=int(self.haar_candidates), window_cells=self.window_cells, window_area=self.window_area, context=int(self.context),
-                 scale_step=self.scale_step, upsample=self.upsample, min_size=self.min_size,
-                 max_size=self.max_size, C=self.C, flip=self.flip,
-                 n_random_negatives=self.n_random_negatives, mining_rounds=self.mining_rounds,
-                 max_negatives_per_image=self.max_negatives_per_image, max_negatives=self.max_negatives,
-                 neg_iou=self.neg_iou, pos_iou=self.pos_iou, calibration_fraction=self.calibration_fraction,
-                 ridge_alpha=self.ridge_alpha, min_score=self.min_score, nms_iou=self.nms_iou, nms_cover=self.nms_cover, seed=seed,
-                 n_jobs=n_jobs)
-        templates, presence, cover, report = train_templates(dataset, p, verbose=self.verbose)
+        fp = self._feature_params_of(params)
+        n_jobs = (os.cpu_count() or 1) if params["n_jobs"] == -1 else params["n_jobs"]
+        seed = params["random_state"] if params["random_state"] is not None else 0
+        names = ("haar_features", "haar_candidates", "window_cells", "window_area", "context", "scale_step",
+                 "upsample", "min_size", "max_size", "C", "flip", "n_random_negatives", "mining_rounds",
+                 "max_negatives_per_image", "max_negatives", "neg_iou", "pos_iou", "calibration_fraction",
+                 "ridge_alpha", "min_score", "nms_iou", "nms_cover")
+        p = dict({n: params[n] for n in names}, fp=fp, seed=seed, n_jobs=n_jobs)
+        templates, presence, cover, report = train_templates(dataset, p, verbose=params["verbose"])
         self.classes_ = tuple(dataset.classes)
         self.templates_ = templates
+        self.feature_params_ = fp
+        self.fit_settings_ = {n: params[n] for n in FIT_ONLY}
         self.presence_threshold_ = presence
         self.nms_cover_ = cover
         self.fit_report_ = report
@@ -361,10 +438,11 @@ class Localizer:
 
     # ------------------------------------------------------------ predict
     def _detect_one(self, image, timings=None, refine=None):
+        s = self._prediction_settings()
         boxes, labels, scores, windows = detect_image(
-            image, self.templates_, self._feature_params(), self.scale_step, self.upsample, self.min_score, self.nms_iou,
-            self.max_detections, self.refine if refine is None else refine, timings, self.nms_cover_,
-            bool(self.cascade))
+            image, self.templates_, self.feature_params_, s["scale_step"], s["upsample"], s["min_score"],
+            s["nms_iou"], s["max_detections"], s["refine"] if refine is None else refine, timings, self.nms_cover_,
+            s["cascade"])
         return Detections(boxes, labels, scores, self.classes_), windows
 
     def detect(self, images, timings=None):
@@ -380,7 +458,7 @@ class Localizer:
         -------
         list of Detections (one Detections when a single image is given)
         """
-        self._check_is_fitted()
+        self._prediction_settings()
         single = isinstance(images, (str, os.PathLike)) or (isinstance(images, np.ndarray) and _image_shaped(images))
         batch = [images] if single else list(images)
         out = [self._detect_one(_as_image(img), timings)[0] for img in batch]
@@ -408,7 +486,7 @@ class Localizer:
         """The shared evaluator's metrics of :meth:`detect` on ``dataset`` (a dict, see :func:`classic_loc.evaluate`)."""
         from .evaluation import evaluate
 
-        self._check_is_fitted()
+        self._prediction_settings()
         preds = {rec.image_id: self._detect_one(dataset.image(i))[0] for i, rec in enumerate(dataset)}
         return evaluate(dataset, preds, iou_threshold)  # the evaluator reads Detections' boxes, labels, scores
 
@@ -418,7 +496,8 @@ class Localizer:
 
         Returns the file size in bytes.
         """
-        self._check_is_fitted()
+        self._prediction_settings()
+        params = self.check_params()
         arrays, templates = {}, []
         for k, t in enumerate(self.templates_):
             arrays[f"weights_{k}"] = np.asarray(t.weights, np.float32)
@@ -429,73 +508,206 @@ class Localizer:
             if t.ridge is not None:
                 arrays[f"ridge_{k}"] = np.asarray(t.ridge, np.float32)
                 arrays[f"ridge_bias_{k}"] = np.asarray(t.ridge_bias, np.float64)
-            templates.append({"window_cells": list(t.window_cells), "context": int(t.context), "bias": float(t.bias),
+            templates.append({"window_cells": [int(v) for v in t.window_cells], "context": int(t.context),
+                              "bias": float(t.bias),
                               "stage1_threshold": None if t.stage1_threshold is None else float(t.stage1_threshold),
                               "calibration": [float(v) for v in t.calibration],
                               "scale_range": [float(t.scale_range[0]),
                                               None if math.isinf(t.scale_range[1]) else float(t.scale_range[1])]})
-        fp = self._feature_params()
-        meta = {"features": {"name": self.features, "cell_size": fp.cell_size, "block_size": fp.block_size,
-                             "n_bins": fp.n_bins, "block_norm": fp.block_norm, "signed": fp.signed,
-                             "interpolate": fp.interpolate, "color": fp.color,
-                             "variant": fp.variant, "haar": fp.haar, "haar_unit": fp.haar_unit},
+        fp = self.feature_params_
+        meta = {"features": {"name": params["features"], **_feature_fields(fp)},
                 "classes": list(self.classes_), "templates": templates,
                 "presence_threshold": float(self.presence_threshold_),
                 "nms_cover": None if self.nms_cover_ is None else float(self.nms_cover_),
-                "params": {k: v for k, v in self.get_params().items() if _jsonable(v)},
+                "params": {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()},
                 "training": {k: v for k, v in getattr(self, "fit_report_", {}).items() if _jsonable(v)}}
         return save_model(path, meta, arrays)
 
     @classmethod
     def load(cls, path):
-        """Read a model written by :meth:`save`; the file's own settings are restored."""
+        """Read a model written by :meth:`save`; the file's own settings are restored.
+
+        Every inconsistency of the file (damage, edits, a foreign or older format, metadata
+        of the wrong type or range, arrays of the wrong dtype or shape) raises
+        :class:`~classic_loc.errors.ModelFileError`.
+        """
         meta, arrays = load_model(path)
-        feats = meta.get("features", {})
-        if feats.get("name") not in FEATURE_BACKENDS:
-            raise ModelFileError(path, "", f"the model uses the feature backend {feats.get('name')!r}, which this "
+        feats = meta.get("features")
+        name = feats.get("name") if isinstance(feats, dict) else None
+        if not isinstance(name, str) or name not in FEATURE_BACKENDS:
+            raise ModelFileError(path, "", f"the model uses the feature backend {_show(name)}, which this "
                                            f"classic_loc does not have ({', '.join(FEATURE_BACKENDS)})",
                                  "load it with the classic_loc version that wrote it, or train again",
                                  kind="bad model file")
         try:
-            params = {k: v for k, v in meta["params"].items() if k in cls._param_names()}
-            model = cls(**params)
-            model.classes_ = tuple(meta["classes"])
-            model.presence_threshold_ = float(meta["presence_threshold"])
-            model.nms_cover_ = None if meta["nms_cover"] is None else float(meta["nms_cover"])
-            model.templates_ = []
-            fp = model._feature_params()
-            for k, t in enumerate(meta["templates"]):
-                wc = tuple(int(v) for v in t["window_cells"])
-                w = arrays[f"weights_{k}"]
-                haar = arrays.get(f"haar_{k}")
-                if fp.haar != (haar is not None):
-                    raise ValueError(f"template {k} {'lacks' if fp.haar else 'has'} Haar features")
-                if haar is not None:
-                    check_haar_coords(haar, *fp.haar_window(wc))
-                lo, hi = t["scale_range"]
-                tpl = Template(wc, w, float(t["bias"]), tuple(float(v) for v in t["calibration"]),
-                               arrays.get(f"ridge_{k}"), arrays.get(f"ridge_bias_{k}"),
-                               (float(lo), math.inf if hi is None else float(hi)), int(t["context"]), haar,
-                               t.get("stage1_threshold"), arrays.get(f"stage1_haar_{k}"))
-                if tpl.stage1_haar is not None and (haar is None or tpl.stage1_haar.ndim != 1 or (
-                        len(tpl.stage1_haar) and not 0 <= tpl.stage1_haar.min() <= tpl.stage1_haar.max() < len(haar))):
-                    raise ValueError(f"template {k}'s first-stage features are not among its Haar features")
-                if w.shape != (template_dim(fp, tpl),):
-                    raise ValueError(f"template {k} has {w.shape} weights for a {wc} window")
-                model.templates_.append(tpl)
-            if len(model.templates_) != len(model.classes_):
-                raise ValueError("one template per class is needed")
-            model.fit_report_ = meta.get("training", {})
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ModelFileError(path, "", f"the model's metadata is inconsistent ({exc})",
+            model = _model_from_file(cls, meta, arrays)
+        except (_Inconsistent, DataError, KeyError, TypeError, ValueError, IndexError, AttributeError,
+                OverflowError) as exc:
+            text = exc.args[0] if isinstance(exc, _Inconsistent) else (
+                str(exc) if isinstance(exc, DataError) else f"{type(exc).__name__}: {exc}")
+            raise ModelFileError(path, "", f"the model's metadata is inconsistent ({_show(text, 300)[1:-1]})",
                                  "the file is damaged or was edited: train the model again",
                                  kind="bad model file") from None
         return model
 
 
+class _Inconsistent(Exception):
+    """A model file's metadata or arrays disagree (turned into ModelFileError by Localizer.load)."""
+
+
+def _need(ok, problem):
+    if not ok:
+        raise _Inconsistent(problem)
+
+
+def _is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_real(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _feature_fields(fp):
+    return {"cell_size": fp.cell_size, "block_size": fp.block_size, "n_bins": fp.n_bins, "block_norm": fp.block_norm,
+            "signed": fp.signed, "interpolate": fp.interpolate, "color": fp.color, "variant": fp.variant,
+            "haar": fp.haar, "haar_unit": fp.haar_unit}
+
+
+def _array(arrays, name, dtype, ndim, where):
+    a = arrays.get(name)
+    if a is None:
+        return None
+    _need(a.dtype == np.dtype(dtype) and a.ndim == ndim,
+          f"{where}: array {name!r} is {a.dtype} with {a.ndim} dimensions, not {np.dtype(dtype)} with {ndim}")
+    if a.dtype.kind == "f":
+        _need(bool(np.isfinite(a).all()), f"{where}: array {name!r} holds NaN or infinite values")
+    return a
+
+
+def _model_from_file(cls, meta, arrays):
+    """A fitted Localizer from a model file's checked metadata and arrays; _Inconsistent when they disagree."""
+    for key in ("params", "features", "classes", "templates", "presence_threshold", "nms_cover"):
+        _need(key in meta, f"no {key!r}")
+    raw = meta["params"]
+    _need(isinstance(raw, dict), "'params' is not an object")
+    names = cls._param_names()
+    missing = [n for n in names if n not in raw]
+    _need(not missing, f"'params' lacks {', '.join(missing[:5])}")
+    try:
+        params = check_params({n: raw[n] for n in names})
+    except DataError as exc:
+        raise _Inconsistent(f"params: {exc}") from None
+    fp = cls._feature_params_of(params)
+    feats = meta["features"]
+    expected = {"name": params["features"], **_feature_fields(fp)}
+    for k, v in expected.items():
+        _need(k in feats and _same(feats[k], v), f"features: {k} is {_show(feats.get(k))}, the parameters give {v!r}")
+    classes = meta["classes"]
+    _need(isinstance(classes, list) and 1 <= len(classes) <= 100_000
+          and all(isinstance(c, str) and c for c in classes) and len(set(classes)) == len(classes),
+          "'classes' is not a list of distinct, non-empty names")
+    presence = meta["presence_threshold"]
+    _need(_is_real(presence) and 0 <= presence <= 1, f"presence_threshold {_show(presence)} is not in [0, 1]")
+    cover = meta["nms_cover"]
+    _need(cover is None or (_is_real(cover) and 0 < cover <= 1), f"nms_cover {_show(cover)} is not None or in (0, 1]")
+    _need(params["nms_cover"] == "auto" or _same(params["nms_cover"], cover if cover is None else float(cover)),
+          f"nms_cover {_show(cover)} differs from the parameter nms_cover={params['nms_cover']!r}")
+    specs = meta["templates"]
+    _need(isinstance(specs, list) and len(specs) == len(classes), "not one template per class")
+    expected_arrays = set()
+    templates = []
+    for k, t in enumerate(specs):
+        where = f"template {k}"
+        _need(isinstance(t, dict), f"{where} is not an object")
+        for key in ("window_cells", "context", "bias", "calibration", "scale_range"):
+            _need(key in t, f"{where} has no {key!r}")
+        wc, ctx = t["window_cells"], t["context"]
+        _need(isinstance(wc, list) and len(wc) == 2 and all(_is_int(v) and 2 <= v <= 128 for v in wc),
+              f"{where}: window_cells {_show(wc)} is not two integers in [2, 128]")
+        _need(_is_int(ctx) and ctx == params["context"], f"{where}: context {_show(ctx)} is not the parameter "
+                                                          f"context={params['context']}")
+        _need(min(wc) - 2 * ctx >= 2, f"{where}: window_cells {wc} leave no object inside the context")
+        _need(params["window_cells"] is None or tuple(wc) == params["window_cells"],
+              f"{where}: window_cells {wc} differ from the parameter window_cells={params['window_cells']!r}")
+        _need(fp.variant != "dalal-triggs" or min(wc) >= fp.block_size, f"{where}: window smaller than a block")
+        bias, cal, sr = t["bias"], t["calibration"], t["scale_range"]
+        _need(_is_real(bias), f"{where}: bias {_show(bias)} is not a finite number")
+        _need(isinstance(cal, list) and len(cal) == 2 and all(_is_real(v) for v in cal) and cal[0] > 0,
+              f"{where}: calibration {_show(cal)} is not [a > 0, b]")
+        _need(isinstance(sr, list) and len(sr) == 2 and _is_real(sr[0]) and sr[0] >= 0
+              and (sr[1] is None or (_is_real(sr[1]) and sr[1] > sr[0])),
+              f"{where}: scale_range {_show(sr)} is not [lo >= 0, hi > lo or null]")
+        stage1 = t.get("stage1_threshold")
+        _need(stage1 is None or _is_real(stage1), f"{where}: stage1_threshold {_show(stage1)} is not a finite number")
+        w = _array(arrays, f"weights_{k}", np.float32, 1, where)
+        haar = _array(arrays, f"haar_{k}", np.int32, 2, where)
+        sub = _array(arrays, f"stage1_haar_{k}", np.int32, 1, where)
+        ridge = _array(arrays, f"ridge_{k}", np.float32, 2, where)
+        ridge_bias = _array(arrays, f"ridge_bias_{k}", np.float64, 1, where)
+        _need(w is not None, f"{where} has no weights")
+        _need(fp.haar == (haar is not None), f"{where} {'lacks' if fp.haar else 'has'} Haar features")
+        if haar is not None:
+            _need(1 <= len(haar), f"{where} has no Haar features")
+            try:
+                check_haar_coords(haar, *fp.haar_window(tuple(wc)))
+            except ValueError as exc:
+                raise _Inconsistent(f"{where}: {exc}") from None
+        d_hog = fp.hog_dim(tuple(wc))
+        needs_sub = fp.haar and d_hog == 0 and stage1 is not None
+        _need(stage1 is None or fp.haar, f"{where} has a first stage but no Haar features")
+        _need((sub is not None) == needs_sub, f"{where}: first-stage features {'missing' if needs_sub else 'unexpected'}")
+        if sub is not None:
+            _need(len(sub) >= 1 and 0 <= sub.min() and sub.max() < len(haar),
+                  f"{where}'s first-stage features are not among its Haar features")
+        _need((ridge is None) == (ridge_bias is None), f"{where} has half a box regressor")
+        hi = math.inf if sr[1] is None else float(sr[1])
+        tpl = Template(tuple(wc), w, float(bias), (float(cal[0]), float(cal[1])), ridge, ridge_bias,
+                       (float(sr[0]), hi), ctx, haar, None if stage1 is None else float(stage1), sub)
+        dim = template_dim(fp, tpl)
+        _need(w.shape == (dim,), f"{where} has {w.shape[0]} weights for a {wc} window ({dim} features)")
+        if ridge is not None:
+            _need(ridge.shape == (dim, 4) and ridge_bias.shape == (4,),
+                  f"{where}: box regressor of shape {ridge.shape}, {ridge_bias.shape}, not ({dim}, 4), (4,)")
+        expected_arrays |= {f"{n}_{k}" for n, a in (("weights", w), ("haar", haar), ("stage1_haar", sub),
+                                                    ("ridge", ridge), ("ridge_bias", ridge_bias)) if a is not None}
+        templates.append(tpl)
+    extra = sorted(set(arrays) - expected_arrays)
+    _need(not extra, f"unexpected arrays {', '.join(extra[:5])}")
+    training = meta.get("training", {})
+    _need(isinstance(training, dict), "'training' is not an object")
+    model = cls(**{n: raw[n] for n in names})
+    model.classes_ = tuple(classes)
+    model.templates_ = templates
+    model.feature_params_ = fp
+    model.fit_settings_ = {n: params[n] for n in FIT_ONLY}
+    model.presence_threshold_ = float(presence)
+    model.nms_cover_ = None if cover is None else float(cover)
+    model.fit_report_ = training
+    try:
+        model.check_params()
+    except DataError as exc:
+        raise _Inconsistent(str(exc)) from None
+    return model
+
+
+def _same(a, b):
+    """Equal values of the same kind (True is not 1, 8 is 8.0, (6, 6) is [6, 6])."""
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, bool) or isinstance(b, bool) or a is None or b is None or isinstance(a, str) or isinstance(b, str):
+        return type(a) is type(b) and a == b
+    return a == b
+
+
+def _show(value, limit=60):
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def _jsonable(value):
     try:
-        json.dumps(value)
+        json.dumps(value, allow_nan=False)
         return True
     except (TypeError, ValueError):
         return False

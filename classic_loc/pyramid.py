@@ -5,6 +5,16 @@ a window of ``(h, w)`` pixels at that level covers ``(h / s, w / s)`` image pixe
 Window positions are counted in cells of the feature grid: the window whose
 top-left cell is ``(r, c)`` starts at level pixel ``(c * cell, r * cell)``.
 numpy and OpenCV only.
+
+Limits
+------
+One image's pyramid may have at most :data:`MAX_LEVELS` levels, its largest level at
+most :data:`MAX_LEVEL_PIXELS` pixels, and all its levels together at most
+:data:`MAX_WINDOWS` window positions (summed over the templates scanned at each
+level). A setting that exceeds one of them for an image (``scale_step`` close to 1,
+a large ``upsample`` on a large image) raises a :class:`~classic_loc.errors.DataError`
+naming the image size and the settings, before any level is made. At the default
+settings a 1920x1080 image has about 35 levels and 0.2 million windows.
 """
 
 import math
@@ -12,7 +22,22 @@ import math
 import cv2
 import numpy as np
 
-__all__ = ["level_scales", "resize_level", "window_boxes", "scale_range"]
+from .errors import DataError
+
+__all__ = ["level_scales", "resize_level", "window_boxes", "scale_range", "reachable_scales", "check_pyramid",
+           "MAX_LEVELS", "MAX_LEVEL_PIXELS", "MAX_WINDOWS"]
+
+#: Pyramid levels per image at most.
+MAX_LEVELS = 1000
+#: Pixels of the largest pyramid level at most (an ``upsample`` of 2 on a 4096 x 4096 image is 67 million).
+MAX_LEVEL_PIXELS = 2**27
+#: Window positions per image at most (all levels and templates; 100 times a 1080p image at the defaults).
+MAX_WINDOWS = 20_000_000
+
+
+def _too_large(image_shape, problem, fix):
+    rows, cols = image_shape[:2]
+    return DataError("Localizer", f"a {rows}x{cols} image", problem, fix, kind="pyramid too large")
 
 
 def level_scales(image_shape, min_window, scale_step=1.2, upsample=1.0, scale_min=0.0, scale_max=math.inf):
@@ -34,10 +59,20 @@ def level_scales(image_shape, min_window, scale_step=1.2, upsample=1.0, scale_mi
     -------
     list of float
     """
-    if scale_step <= 1:
-        raise ValueError(f"scale_step must be > 1, got {scale_step}")
+    if not (scale_step > 1 and upsample > 0 and min(min_window) > 0):
+        raise ValueError(f"level_scales needs scale_step > 1, upsample > 0 and a window of positive size, got "
+                         f"{scale_step}, {upsample}, {min_window}")
     rows, cols = image_shape[:2]
     smallest = max(min_window[0] / rows, min_window[1] / cols, scale_min)  # a level must hold one window
+    top = min(upsample, scale_max * (1 + 1e-9))
+    if top >= smallest * (1 - 1e-9):  # levels upsample / step**k for k in [k0, k1]: count them before making them
+        k0 = max(0, math.ceil(math.log(upsample / (scale_max * (1 + 1e-9))) / math.log(scale_step) - 1e-9)) \
+            if math.isfinite(scale_max) else 0
+        k1 = math.floor(math.log(upsample / (smallest * (1 - 1e-9))) / math.log(scale_step) + 1e-9)
+        if k1 - k0 + 1 > MAX_LEVELS:
+            raise _too_large(image_shape, f"scale_step={scale_step} and upsample={upsample} make {k1 - k0 + 1} "
+                             f"pyramid levels, more than the limit of {MAX_LEVELS} (classic_loc.pyramid.MAX_LEVELS)",
+                             "use a larger scale_step or a smaller upsample")
     scales = []
     s = upsample
     while s >= smallest * (1 - 1e-9):
@@ -45,6 +80,51 @@ def level_scales(image_shape, min_window, scale_step=1.2, upsample=1.0, scale_mi
             scales.append(s)
         s /= scale_step
     return scales
+
+
+def reachable_scales(scale_range, scale_step, upsample):
+    """True when some level scale ``upsample / scale_step**k`` (k >= 0) lies in ``scale_range`` (lo, hi).
+
+    A template whose range holds no level is never run, whatever the image:
+    its class cannot be detected with these settings.
+    """
+    lo, hi = scale_range
+    if upsample < lo * (1 - 1e-9):
+        return False
+    if upsample <= hi * (1 + 1e-9):
+        return True
+    k = math.ceil(math.log(upsample / (hi * (1 + 1e-9))) / math.log(scale_step) - 1e-9)
+    return upsample / scale_step ** k >= lo * (1 - 1e-9)
+
+
+def check_pyramid(image_shape, scales, cell_size, pad, windows, scale_step, upsample):
+    """Raise DataError when the pyramid of ``scales`` is over :data:`MAX_LEVEL_PIXELS` or :data:`MAX_WINDOWS`.
+
+    ``windows`` lists ``(window_cells, scale_range)`` per template; each level is
+    padded by ``pad`` cells per side (see :func:`classic_loc.scan.pyramid_levels`).
+    Returns the number of window positions.
+    """
+    rows, cols = image_shape[:2]
+    if not scales:
+        return 0
+    setting = f"scale_step={scale_step}, upsample={upsample}"
+    top = max(1, round(rows * scales[0])) * max(1, round(cols * scales[0]))
+    if top > MAX_LEVEL_PIXELS:
+        raise _too_large(image_shape, f"with {setting} its largest pyramid level has {top:,} pixels, more than "
+                         f"the limit of {MAX_LEVEL_PIXELS:,} (classic_loc.pyramid.MAX_LEVEL_PIXELS)",
+                         "use a smaller upsample, or shrink the image")
+    total = 0
+    for s in scales:
+        n_r = max(1, round(rows * s)) // cell_size + 2 * pad
+        n_c = max(1, round(cols * s)) // cell_size + 2 * pad
+        for wc, (lo, hi) in windows:
+            if lo * (1 - 1e-9) <= s <= hi * (1 + 1e-9):
+                total += max(0, n_r - wc[0] + 1) * max(0, n_c - wc[1] + 1)
+    if total > MAX_WINDOWS:
+        raise _too_large(image_shape, f"with {setting} its pyramid has {total:,} windows, more than the limit of "
+                         f"{MAX_WINDOWS:,} (classic_loc.pyramid.MAX_WINDOWS)",
+                         "use a larger scale_step or a smaller upsample, or shrink the image")
+    return total
 
 
 def scale_range(window, min_size, max_size):

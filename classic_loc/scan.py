@@ -22,7 +22,7 @@ from .features.fhog import FHOG_FEATURES, fhog_grid
 from .features.haar import HaarModel, integral_images, lattice_view, rectify, unit_image
 from .features.hog import hog_grid, score_windows, window_view
 from .images import to_gray
-from .pyramid import level_scales, resize_level, window_boxes
+from .pyramid import check_pyramid, level_scales, resize_level, window_boxes
 
 __all__ = ["Template", "FeatureParams", "Level", "Candidates", "pyramid_levels", "refine_offsets", "n_positions", "score_level", "level_features", "scan_image", "detect_image", "apply_deltas", "box_deltas"]
 
@@ -222,6 +222,9 @@ def pyramid_levels(image, fp, templates, scale_step=1.2, upsample=1.0, timings=N
     window's context margin may extend past the image: objects at the border,
     or as large as the image, can still be framed. Window ``(r, c)`` of the level
     frames the object box ``window_boxes(r - pad, c - pad, ..., margin=context)``.
+
+    The pyramid's size is checked against the limits of :mod:`classic_loc.pyramid`
+    (levels, pixels, windows) before any level is made: DataError when over.
     """
     t0 = time.perf_counter()
     image = fp.prepare(image)
@@ -232,6 +235,8 @@ def pyramid_levels(image, fp, templates, scale_step=1.2, upsample=1.0, timings=N
     lo = min(t.scale_range[0] for t in templates)
     hi = max(t.scale_range[1] for t in templates)
     scales = level_scales(image.shape, smallest, scale_step, upsample, lo, hi)
+    check_pyramid(image.shape, scales, cell, pad, [(t.window_cells, t.scale_range) for t in templates], scale_step,
+                  upsample)
     t0 = _add(timings, "pyramid", t0)
     for s in scales:
         level, sy, sx = resize_level(image, s)

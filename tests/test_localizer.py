@@ -11,9 +11,9 @@ import pytest
 import classic_loc._demo as demo
 from classic_loc import Localizer, load_dataset
 from classic_loc.cli import main
-from classic_loc.errors import ModelFileError
+from classic_loc.errors import DataError, ModelFileError
 from classic_loc.features.hog import window_view
-from classic_loc.model_io import FORMAT_VERSION, load_model, save_model
+from classic_loc.model_io import FORMAT_VERSION, checksum, load_model, save_model
 from classic_loc.pyramid import level_scales, resize_level
 from classic_loc.scan import FeatureParams, Template, scan_image
 from classic_loc.training.samples import reachability
@@ -129,7 +129,7 @@ def test_params_clone_and_not_fitted():
         model.set_params(nope=1)
     with pytest.raises(ValueError, match="not fitted yet"):
         model.predict(np.zeros((50, 50), np.uint8))
-    with pytest.raises(ValueError, match="features='sift' is not available"):
+    with pytest.raises(DataError, match="^Localizer: features: 'sift' is not available; use one of 'fhog', "):
         Localizer(features="sift").fit([np.zeros((50, 50), np.uint8)], [np.zeros((0, 4))], [[]])
 
 
@@ -198,16 +198,20 @@ def test_tampered_and_foreign_model_files(fitted, tmp_path):
     def bump_weight(a):
         a["weights_0"] = a["weights_0"] + np.float32(0.5)
 
-    def edit_meta(a, **changes):
+    def edit_meta(a, resign=False, **changes):
         meta = json.loads(a["__meta__"].tobytes())
         meta.update(changes)
+        if resign:  # a valid checksum over the edited metadata: the checks after the checksum are reached
+            meta["checksum"] = checksum(meta, {k: v for k, v in a.items() if k != "__meta__"})
         a["__meta__"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
 
     cases = [
         (bump_weight, r"do not match the checksum .*modified or damaged; use an unmodified model file"),
-        (lambda a: edit_meta(a, format_version=99), r"model format version 99 .*this classic_loc reads version 1; train"),
+        (lambda a: edit_meta(a, format_version=99),
+         rf"model format version 99 .*this classic_loc reads version {FORMAT_VERSION}; train"),
         (lambda a: edit_meta(a, format="other.tool"), r"not a classic_loc model file \(unknown format\)"),
-        (lambda a: edit_meta(a, features={"name": "cnn"}), r"feature backend 'cnn'"),
+        (lambda a: edit_meta(a, features={"name": "cnn"}), r"do not match the checksum in the metadata"),
+        (lambda a: edit_meta(a, resign=True, features={"name": "cnn"}), r"feature backend 'cnn'"),
         (lambda a: a.pop("__meta__"), r"not a classic_loc model file \(no metadata\)"),
     ]
     for k, (change, message) in enumerate(cases):

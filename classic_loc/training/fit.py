@@ -14,7 +14,8 @@ from sklearn.svm import LinearSVC
 
 from .._progress import log, progress
 from ..boxes import _intersection, box_area, box_iou
-from ..pyramid import scale_range
+from ..errors import DataError
+from ..pyramid import reachable_scales, scale_range
 from ..scan import Template, detect_image, scan_image
 from .haar_select import candidate_pool, l1_select
 from .samples import choose_window, image_samples, reachability, training_image
@@ -237,8 +238,9 @@ def train_templates(dataset, p, verbose=False):
                  for k in range(n_k)]
     for k, b in enumerate(all_boxes):
         if len(b) == 0:
-            raise ValueError(f"class {dataset.classes[k]!r} has no training box (difficult and crowd boxes do not "
-                             "count); remove it from the class list")
+            raise DataError(dataset.root or "the training data", f"class {dataset.classes[k]!r}",
+                            "has no training box (difficult and crowd boxes do not count)",
+                            "remove it from the class list, or add boxes of it", kind="bad dataset")
     min_cells = fp.grid_block + 1
     windows = [tuple(p["window_cells"]) if p["window_cells"] else choose_window(b, p["window_area"], min_cells, fp.cell_size, p["context"], p["upsample"])
                for b in all_boxes]
@@ -249,6 +251,14 @@ def train_templates(dataset, p, verbose=False):
         lo_size = p["min_size"] or float(sizes.min()) / 1.25
         hi_size = p["max_size"] or float(sizes.max()) * 1.25
         ranges.append(scale_range(px, lo_size, hi_size))
+        if not reachable_scales(ranges[-1], p["scale_step"], p["upsample"]):
+            lo, hi = ranges[-1]
+            raise DataError("Localizer", f"class {dataset.classes[k]!r}",
+                            f"no pyramid level (upsample={p['upsample']}, scale_step={p['scale_step']}) is in the "
+                            f"scales [{lo:.3g}, {hi:.3g}] at which its {px[1]}x{px[0]}-pixel window frames objects "
+                            f"of {lo_size:.0f}-{hi_size:.0f} pixels: it could never be detected",
+                            "use a smaller window_cells or window_area, a larger upsample, or a wider "
+                            "min_size..max_size", kind="bad parameter")
     report = {"classes": list(dataset.classes), "window_cells": [list(w) for w in windows],
               "window_pixels": [[w[0] * fp.cell_size, w[1] * fp.cell_size] for w in windows]}
 
@@ -301,8 +311,9 @@ def train_templates(dataset, p, verbose=False):
     reg = [[x[2][k] for x in init] for k in range(n_k)]
     for k, name in enumerate(dataset.classes):
         if len(pos[k]) == 0:
-            raise ValueError(f"no scan window reaches a {name!r} box with IoU >= {p['pos_iou']}: lower pos_iou, "
-                             "set window_cells or upsample (see the unreachable boxes report)")
+            raise DataError("Localizer", f"class {name!r}", f"no scan window reaches one of its boxes with IoU >= "
+                            f"{p['pos_iou']}", "lower pos_iou, set window_cells or upsample (see the unreachable "
+                            "boxes in fit_report_)", kind="bad parameter")
     del init
     log(verbose, "  positives " + ", ".join(f"{c} {len(x)}" for c, x in zip(dataset.classes, pos))
          + "; negatives " + ", ".join(f"{len(x)}" for x in neg))
