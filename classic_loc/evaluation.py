@@ -520,19 +520,22 @@ def _check_iou_threshold(value):
 
 
 def _check_ground_truth(dataset):
-    """Ground-truth boxes built in Python are not checked by a reader: finite, positive, finite area."""
-    for rec in dataset:
-        b = rec.boxes
-        if not len(b):
-            continue
-        with np.errstate(over="ignore", invalid="ignore"):
-            w, h = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
-            ok = np.isfinite(b).all(axis=1) & (w > 0) & (h > 0) & np.isfinite(w * h)
-        if not ok.all():
-            j = int(np.flatnonzero(~ok)[0])
-            raise DataError(dataset.root or "ground truth", f"image {_show(rec.image_id)} box {j}",
-                            f"ground-truth box {_fmt_box(b[j])} is not finite, empty or too large",
-                            "fix the annotation (finite x1 < x2, y1 < y2 in pixels)", kind="bad box")
+    """Ground-truth boxes built in Python are not checked by a reader: finite, not inverted, finite area."""
+    if not len(dataset):
+        return
+    b = np.concatenate([rec.boxes for rec in dataset])
+    with np.errstate(over="ignore", invalid="ignore"):
+        w, h = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
+        ok = np.isfinite(b).all(axis=1) & (w >= 0) & (h >= 0) & np.isfinite(w * h)
+    if ok.all():
+        return
+    first = int(np.flatnonzero(~ok)[0])
+    ends = np.cumsum([rec.n_objects for rec in dataset])
+    i = int(np.searchsorted(ends, first, side="right"))
+    j = first - (int(ends[i - 1]) if i else 0)
+    raise DataError(dataset.root or "ground truth", f"image {_show(dataset[i].image_id)} box {j}",
+                    f"ground-truth box {_fmt_box(b[first])} is not finite, inverted or too large",
+                    "fix the annotation (finite x1 <= x2, y1 <= y2 in pixels)", kind="bad box")
 
 
 def _finite(result, where=""):

@@ -250,6 +250,13 @@ def test_non_finite_ground_truth_built_in_python_is_refused():
     huge = Dataset([ImageRecord("a", None, 10, 10, [[0, 0, 1e200, 1e200]], [0])], ["x"])
     with pytest.raises(DataError, match=r"ground truth: image 'a' box 0: .* too large"):
         evaluate(huge, [])
+    inverted = Dataset([ImageRecord("a", None, 10, 10), ImageRecord("b", None, 10, 10, [[0, 0, 5, 5], [6, 0, 5, 5]],
+                                                                    [0, 0])], ["x"])
+    with pytest.raises(DataError, match=r"^ground truth: image 'b' box 1: ground-truth box \[6, 0, 5, 5\] is not "
+                                        r"finite, inverted or too large; fix the annotation"):
+        evaluate(inverted, [])
+    point = Dataset([ImageRecord("a", None, 10, 10, [[5, 5, 5, 5]], [0])], ["x"])  # degenerate but allowed
+    assert evaluate(point, [])["n_with_object"] == 1
 
 
 def test_extreme_valid_boxes_give_finite_json():
