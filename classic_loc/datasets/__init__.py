@@ -30,6 +30,9 @@ def detect_format(path):
         fmt = {".json": "coco", ".csv": "csv"}.get(os.path.splitext(path)[1].lower())
         if fmt:
             return fmt
+    elif not os.path.isdir(path):
+        raise DataError(path, "", "is neither a regular file nor a folder (a FIFO or device?)",
+                        "give the dataset folder or its annotation file", kind="not a file")
     else:
         entries = set(os.listdir(path))
         if "Annotations" in entries:
@@ -85,4 +88,5 @@ def load_dataset(path, split="train", format="auto", skip_bad=False, classes=Non
         return read_yolo(path, split, classes=classes, skip_bad=skip_bad)
     if fmt == "csv":
         return read_csv(path, split, classes=classes, skip_bad=skip_bad)
-    raise ValueError(f"unknown format {format!r}; use 'auto' or one of {FORMATS}")
+    raise DataError(path, "", f"unknown format {format!r}", f"use 'auto' or one of {', '.join(FORMATS)}",
+                    kind="unknown format")

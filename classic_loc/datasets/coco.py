@@ -175,9 +175,12 @@ def _short(value):
 
 def _int_id(value, key, path, item):
     """An integer id (COCO ids are integers); DataError for another type, a bool or out of range."""
-    if isinstance(value, bool) or not isinstance(value, int) or not -_INT64 <= value < _INT64:
+    if isinstance(value, bool) or not isinstance(value, int):
         raise DataError(path, item, f"{key} {_short(value)} is not an integer",
                         f"write {key} as an integer (COCO ids are integers)", kind="malformed annotation")
+    if not -_INT64 <= value < _INT64:
+        raise DataError(path, item, f"{key} {_short(value)} is out of the 64-bit integer range",
+                        "renumber the ids with integers below 2**63", kind="malformed annotation")
     return value
 
 

@@ -109,6 +109,34 @@ def _warn_sizes(mismatches):
                   f"the image's real size is used{more}", DataWarning, stacklevel=3)
 
 
+def _objects(node, xml_path, w, h, classes, fixed_classes, problems):
+    """[(class name, box, difficult)] of one annotation; bad objects go to ``problems``."""
+    objects = []
+    for k, obj in enumerate(node.findall("object")):
+        item = f"object {k + 1}"
+        try:
+            name = (obj.findtext("name") or "").strip()
+            if not name:
+                raise DataError(xml_path, item, "missing <name>", "name the object's class",
+                                kind="malformed annotation")
+            if not name.isprintable():
+                raise DataError(xml_path, item, f"<name> {ascii(name)} holds a control character",
+                                "write the class name in printable characters", kind="malformed annotation")
+            bb = obj.find("bndbox")
+            if bb is None:
+                raise DataError(xml_path, item, "missing <bndbox>", "add the object's box",
+                                kind="malformed annotation")
+            xmin, ymin, xmax, ymax = (_number(bb, t, xml_path, item) for t in ("xmin", "ymin", "xmax", "ymax"))
+            box = check_box([xmin - 1, ymin - 1, xmax, ymax], w, h, xml_path, f"{item} ({name})")
+            if fixed_classes:
+                class_index(name, classes, xml_path, item)
+            difficult = (obj.findtext("difficult") or "0").strip() in ("1", "true", "True")
+            objects.append((name, box, difficult))
+        except DataError as err:
+            problems.report(err)
+    return objects
+
+
 def read_voc(root, split="train", classes=None, skip_bad=False):
     """Read a Pascal VOC folder.
 
@@ -122,6 +150,11 @@ def read_voc(root, split="train", classes=None, skip_bad=False):
         Class order; default ``classes.txt`` at the root, else the sorted names found.
     skip_bad : bool
         Skip bad boxes and images with a warning instead of raising :class:`DataError`.
+
+    Image ids and file names may not lead outside ``root`` (symbolic links resolved; a
+    link that stays inside is fine). Each image's size is read from its header, as the
+    image is shown (EXIF orientation applied); a ``<size>`` that differs is reported in
+    one :class:`~classic_loc.errors.DataWarning` naming the file, and the real size is used.
     """
     root = os.fspath(root)
     problems = Problems(skip_bad)
@@ -134,49 +167,28 @@ def read_voc(root, split="train", classes=None, skip_bad=False):
     images_dir = os.path.join(root, "JPEGImages")
     parsed, seen, mismatches = [], set(), []
     split_file, entries = _split_ids(root, split)
-    for line_item, image_id in entries:
-        try:
-            image_id = check_name(image_id, split_file, line_item, "image id")
-            xml_path = safe_join(os.path.join(root, "Annotations"), image_id + ".xml", split_file,
-                                 f"{line_item} ({image_id})", within=root, what="image id")
-            if image_id in seen:
-                raise duplicate_error(split_file, image_id)
-            seen.add(image_id)
-            node = _parse_xml(xml_path)
-            filename = (node.findtext("filename") or "").strip()
-            path = _find_image(root, images_dir, image_id, filename, xml_path)
-            check_image_file(path, xml_path, f"image {image_id!r}")
-            declared = _declared_size(node, xml_path)
-            w, h = image_size(path, xml_path, f"image {image_id!r}")
-            if declared is not None and declared != (w, h):
-                mismatches.append((xml_path, path, declared, (w, h)))
-            objects = []
-            for k, obj in enumerate(node.findall("object")):
-                item = f"object {k + 1}"
-                try:
-                    name = (obj.findtext("name") or "").strip()
-                    if not name:
-                        raise DataError(xml_path, item, "missing <name>", "name the object's class",
-                                        kind="malformed annotation")
-                    if not name.isprintable():
-                        raise DataError(xml_path, item, f"<name> {ascii(name)} holds a control character",
-                                        "write the class name in printable characters", kind="malformed annotation")
-                    bb = obj.find("bndbox")
-                    if bb is None:
-                        raise DataError(xml_path, item, "missing <bndbox>", "add the object's box",
-                                        kind="malformed annotation")
-                    xmin, ymin, xmax, ymax = (_number(bb, t, xml_path, item) for t in ("xmin", "ymin", "xmax", "ymax"))
-                    box = check_box([xmin - 1, ymin - 1, xmax, ymax], w, h, xml_path, f"{item} ({name})")
-                    if fixed_classes:
-                        class_index(name, classes, xml_path, item)
-                    difficult = (obj.findtext("difficult") or "0").strip() in ("1", "true", "True")
-                    objects.append((name, box, difficult))
-                except DataError as err:
-                    problems.report(err)
-            parsed.append((image_id, path, w, h, objects))
-        except DataError as err:
-            problems.report(err)
-    _warn_sizes(mismatches)
+    try:
+        for line_item, image_id in entries:
+            try:
+                image_id = check_name(image_id, split_file, line_item, "image id")
+                xml_path = safe_join(os.path.join(root, "Annotations"), image_id + ".xml", split_file,
+                                     f"{line_item} ({image_id})", within=root, what="image id")
+                if image_id in seen:
+                    raise duplicate_error(split_file, image_id)
+                seen.add(image_id)
+                node = _parse_xml(xml_path)
+                filename = (node.findtext("filename") or "").strip()
+                path = _find_image(root, images_dir, image_id, filename, xml_path)
+                check_image_file(path, xml_path, f"image {image_id!r}")
+                declared = _declared_size(node, xml_path)
+                w, h = image_size(path, xml_path, f"image {image_id!r}")
+                if declared is not None and declared != (w, h):
+                    mismatches.append((xml_path, path, declared, (w, h)))
+                parsed.append((image_id, path, w, h, _objects(node, xml_path, w, h, classes, fixed_classes, problems)))
+            except DataError as err:
+                problems.report(err)
+    finally:  # also when a DataError is raised: the mismatch may explain it
+        _warn_sizes(mismatches)
     if not fixed_classes:
         classes = sorted({name for *_, objects in parsed for name, _, _ in objects})
     records = []
