@@ -236,7 +236,9 @@ def test_parity_through_a_written_coco_file(tmp_path):
     ({"image_id": "img1", "category_id": "bird", "bbox": [0, 0, 1, 1], "score": 1}, r"\[0\]: unknown class 'bird'; use a class name \(cat, dog\)"),
     ({"image_id": "img1", "category_id": 7, "bbox": [0, 0, 1, 1], "score": 1}, r"\[0\]: unknown category_id 7; use a category id"),
     ({"image_id": "img1", "category_id": 1, "bbox": [0, 0, 0, 1], "score": 1}, r"\[0\]: box .* width or height <= 0; write boxes"),
-    ({"image_id": "img1", "category_id": 1, "bbox": [0, 0, float("nan"), 1], "score": 1}, r"\[0\]: box .* not finite"),
+    # json.dumps writes NaN as the non-standard literal NaN, which the file reader refuses where it stands
+    ({"image_id": "img1", "category_id": 1, "bbox": [0, 0, float("nan"), 1], "score": 1},
+     r"preds.json: line 1 column \d+: NaN is not a finite number"),
     ({"image_id": "img1", "category_id": 1, "bbox": [0, 0, 2, 1]}, r"\[0\]: a result needs image_id, category_id, bbox and score"),
     ({"image_id": "img1", "category_id": 1, "bbox": [0, 0, 2], "score": 1}, r"\[0\]: bbox \[0, 0, 2\] is not 4 numbers"),
     ({"image_id": "img1", "category_id": 1, "bbox": [0, 0, 2, 2], "score": "high"}, r"\[0\]: score 'high' is not a finite number"),
@@ -248,6 +250,13 @@ def test_bad_predictions_give_one_line_errors(hand_case, tmp_path, pred, message
     with pytest.raises(DataError, match=message) as info:
         read_predictions(str(path), gt)
     assert str(info.value).startswith(str(path)) and "\n" not in str(info.value)
+
+
+def test_a_nan_box_in_a_parsed_list_is_refused_as_a_box(hand_case):
+    gt, _ = hand_case
+    pred = [{"image_id": "img1", "category_id": 1, "bbox": [0, 0, float("nan"), 1], "score": 1}]
+    with pytest.raises(DataError, match=r"^predictions: \[0\]: box .* not finite"):
+        read_predictions(pred, gt)
 
 
 def test_malformed_prediction_files(hand_case, tmp_path):
