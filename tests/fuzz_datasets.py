@@ -9,7 +9,9 @@ per target, benchmarks/fuzz.py ten thousand.
 The inputs mix fully random structures, byte flips and truncations of a valid file, one
 field of a valid file replaced by a random value (every JSON type, NaN, inf, huge and
 negative numbers, text with NUL and odd unicode), and nesting thousands of levels deep.
-For VOC, YOLO and CSV the input is a small folder holding one valid 16x16 PNG.
+For VOC, YOLO and CSV the input is a small folder holding one valid 16x16 PNG. The extra
+target "image" feeds mutated JPEG/PNG/BMP/TIFF/WebP/PNM files to image_size and read_image and
+checks that the header size agrees with the decoded one.
 """
 
 import json
@@ -316,3 +318,41 @@ TARGETS = {
     "yolo": (yolo_examples(), run_yolo),
     "csv": (csv_examples(), run_csv),
 }
+
+
+# --------------------------------------------------------------------------- images (decoder and header reader)
+def _image_seeds():
+    img = np.zeros((12, 20, 3), np.uint8)
+    img[:, :5] = 200
+    seeds = [cv2.imencode(ext, img)[1].tobytes() for ext in (".jpg", ".png", ".bmp", ".tif", ".webp", ".ppm")]
+    seeds.append(cv2.imencode(".pgm", img[..., 0])[1].tobytes())
+    seeds.append(cv2.imencode(".png", np.zeros((12, 20), np.uint16) + 999)[1].tobytes())
+    # a JPEG with an EXIF orientation of 6 (APP1 written by hand: IFD0 with one SHORT entry)
+    tiff = b"MM\x00*\x00\x00\x00\x08\x00\x01\x01\x12\x00\x03\x00\x00\x00\x01\x00\x06\x00\x00\x00\x00\x00\x00"
+    app1 = b"\xff\xe1" + (len(tiff) + 8).to_bytes(2, "big") + b"Exif\x00\x00" + tiff
+    seeds.append(seeds[0][:2] + app1 + seeds[0][2:])
+    return seeds
+
+
+_IMAGE_SEEDS = _image_seeds()
+
+
+@st.composite
+def image_examples(draw):
+    seed = draw(st.sampled_from(_IMAGE_SEEDS))
+    return draw(st.one_of(st.just(seed), mutated(seed), mutated(seed[:64]).map(lambda head: head + seed[64:])))
+
+
+def run_image(example, workdir):
+    """image_size and read_image agree whenever both succeed; otherwise DataError."""
+    from classic_loc.images import image_size, read_image
+
+    path = os.path.join(workdir, "x.img")
+    _write(path, example)
+    size = image_size(path)
+    img = read_image(path)
+    assert img.dtype == np.uint8 and img.ndim in (2, 3)
+    assert size == (img.shape[1], img.shape[0]), (size, img.shape)
+
+
+TARGETS["image"] = (image_examples(), run_image)

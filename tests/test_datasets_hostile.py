@@ -544,3 +544,15 @@ def test_load_dataset_refuses_a_fifo_path_and_unknown_formats(tmp_path):
     os.mkfifo(tmp_path / "data")
     assert "data: is neither a regular file nor a folder" in str(_finishes(load_dataset, tmp_path / "data"))
     _error(load_dataset, tmp_path, format="pascal", match=r": unknown format 'pascal'; use 'auto' or one of voc, coco")
+
+
+def test_coco_declared_size_differing_from_the_image_warns_and_the_real_size_is_used(tmp_path):
+    _png(tmp_path / "a.png", 12, 20)  # 20 wide, 12 high; the file says 16x16
+    path = _coco(tmp_path, lambda d: d["annotations"][0].update(bbox=[1, 2, 10, 13]))
+    with pytest.warns(DataWarning) as record:
+        _error(read_coco, path, match=r"annotations\[0\]: box \(x1=1, y1=2, x2=11, y2=15\) lies outside the 20x12 image")
+    assert [str(w.message) for w in record] == [
+        f"{path}: images[0] (a.png): width/height say 16x16 but the image {tmp_path / 'a.png'} is 20x12; "
+        "the image's real size is used"]
+    ds = read_coco(_coco(tmp_path, lambda d: d["images"][0].update(width=20, height=12)))
+    assert (ds[0].width, ds[0].height) == (20, 12)

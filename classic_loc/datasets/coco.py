@@ -9,14 +9,16 @@ difficult box. :func:`write_coco` writes ground truth in the same format.
 import json
 import math
 import os
+import warnings
 
 import numpy as np
 
 from .._fileio import atomic_write_text
 from ..boxes import box_convert
-from ..errors import DataError
+from ..errors import DataError, DataWarning
 from ..images import open_regular
-from ._common import MAX_DECLARED_SIDE, Problems, check_box, check_image_file, check_name, duplicate_error, safe_join
+from ._common import (MAX_DECLARED_SIDE, Problems, check_box, check_name, duplicate_error, image_size,
+                      safe_join)
 from ._dataset import Dataset, ImageRecord
 
 __all__ = ["read_coco", "write_coco", "find_coco_file"]
@@ -249,7 +251,9 @@ def read_coco(path, split=None, skip_bad=False, require_images=True, image_root=
     image_root : str, optional
         Folder the ``file_name`` entries are relative to; found automatically
         next to the JSON file otherwise. No ``file_name`` may leave it (symbolic
-        links resolved).
+        links resolved). With ``require_images`` each image's size is read from its
+        header (as shown, EXIF orientation applied); a ``width``/``height`` that differs
+        is reported in one DataWarning and the real size is used.
 
     Every field is checked for its COCO type: ids are integers, ``bbox`` four finite
     numbers with a positive width and height, ``width``/``height`` positive integers,
@@ -285,7 +289,7 @@ def read_coco(path, split=None, skip_bad=False, require_images=True, image_root=
     classes = [cats[c] for c in cat_ids]
     label_of = {c: k for k, c in enumerate(cat_ids)}
 
-    images, seen_stems = {}, set()
+    images, seen_stems, mismatches = {}, set(), []
     names = [im.get("file_name") for im in doc_images if isinstance(im, dict)]
     names = [n for n in names if isinstance(n, str) and n.isprintable() and "\x00" not in n]
     root = _image_root(path, split, names, image_root)
@@ -308,11 +312,20 @@ def read_coco(path, split=None, skip_bad=False, require_images=True, image_root=
             if root is not None:
                 file_path = safe_join(root, name, path, item)
                 if require_images:
-                    check_image_file(file_path, path, item)
+                    real = image_size(file_path, path, item)  # header only, as the image is shown
+                    if real != (w, h):
+                        mismatches.append((item, file_path, (w, h), real))
+                        w, h = real
             seen_stems.add(stem)
             images[iid] = dict(stem=stem, path=file_path, w=w, h=h, boxes=[], labels=[], difficult=[], crowd=[])
         except DataError as err:
             problems.report(err)
+
+    if mismatches:
+        item, file_path, (dw, dh), (w, h) = mismatches[0]
+        more = f" (and {len(mismatches) - 1} more images)" if len(mismatches) > 1 else ""
+        warnings.warn(f"{path}: {item}: width/height say {dw}x{dh} but the image {file_path} is {w}x{h}; "
+                      f"the image's real size is used{more}", DataWarning, stacklevel=2)
 
     for k, ann in enumerate(doc_anns):
         item = f"annotations[{k}]"
