@@ -556,3 +556,21 @@ def test_coco_declared_size_differing_from_the_image_warns_and_the_real_size_is_
         "the image's real size is used"]
     ds = read_coco(_coco(tmp_path, lambda d: d["images"][0].update(width=20, height=12)))
     assert (ds[0].width, ds[0].height) == (20, 12)
+
+
+def test_image_folders_linked_to_another_disk_are_fine(tmp_path):
+    """Linking the whole images/ (or JPEGImages/) folder elsewhere is the user's choice, not an escape."""
+    store = tmp_path / "disk"
+    _png(store / "yolo" / "a.png", 10, 20)
+    (store / "labels").mkdir()
+    (store / "labels" / "a.txt").write_text("0 0.5 0.5 0.5 0.5\n")
+    root = tmp_path / "y"
+    root.mkdir()
+    os.symlink(store / "yolo", root / "images")
+    os.symlink(store / "labels", root / "labels")
+    (root / "classes.txt").write_text("cat\n")
+    assert read_yolo(root, None)[0].boxes.tolist() == [[5.0, 2.5, 15.0, 7.5]]
+    voc = _voc(tmp_path / "voc")
+    os.rename(voc / "JPEGImages", store / "jpeg")
+    os.symlink(store / "jpeg", voc / "JPEGImages")
+    assert read_voc(voc, "train")[0].path == str(store / "jpeg" / "img1.png")

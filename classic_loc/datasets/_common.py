@@ -84,19 +84,23 @@ def check_name(name, file, item, what="image file name"):
     return name
 
 
-def inside(path, root):
-    """Whether ``path``, symbolic links resolved, lies inside the folder ``root``."""
-    root_real = os.path.realpath(root)
+def inside(path, *roots):
+    """Whether ``path``, symbolic links resolved, lies inside one of the folders ``roots``."""
     full = os.path.realpath(path)
-    return full == root_real or os.path.commonpath([root_real, full]) == root_real
+    for root in roots:
+        root_real = os.path.realpath(root)
+        if full == root_real or os.path.commonpath([root_real, full]) == root_real:
+            return True
+    return False
 
 
 def safe_join(root, name, file, item, within=None, what="image file name"):
     """Join ``name`` to ``root``, refusing absolute names and names that leave ``within``.
 
     ``within`` (default ``root``) is the dataset folder nothing may leave, symbolic links
-    resolved: a link that stays inside it is fine. Returns the joined path with its links
-    resolved.
+    resolved: a link that stays inside it is fine, and so is one inside ``root`` itself
+    (when ``root`` is a linked folder, its target is where the files are). Returns the
+    joined path with its links resolved.
     """
     name = check_name(name, file, item, what)
     within = root if within is None else within
@@ -105,15 +109,19 @@ def safe_join(root, name, file, item, within=None, what="image file name"):
         raise DataError(file, item, f"{what} {name!r} is empty or absolute",
                         f"give the {noun} path relative to the dataset folder", kind="unsafe path")
     full = os.path.realpath(os.path.join(os.path.realpath(root), name))
-    if not inside(full, within):
+    if not inside(full, within, root):
         raise DataError(file, item, f"{what} {name!r} points outside the dataset folder {within}",
                         f"keep {noun}s inside the dataset folder and use relative paths", kind="unsafe path")
     return full
 
 
-def check_inside(path, root, file, item, what="image"):
-    """DataError (kind "unsafe path") when ``path`` is a link leading outside the folder ``root``."""
-    if not inside(path, root):
+def check_inside(path, root, file, item, what="image", folder=None):
+    """DataError (kind "unsafe path") when ``path`` is a link leading outside the folder ``root``.
+
+    A file inside ``folder`` (the folder holding it, which may itself be a link the user
+    made, e.g. ``images/`` on another disk) is fine too.
+    """
+    if not inside(path, root, *([folder] if folder else [])):
         raise DataError(file, item, f"the {what} {printable(path)} is a symbolic link leading outside the "
                         f"dataset folder {printable(root)} (to {printable(os.path.realpath(path))})",
                         f"copy the {what} into the dataset folder or link to a file inside it", kind="unsafe path")

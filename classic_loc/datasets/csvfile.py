@@ -14,8 +14,8 @@ import io
 import os
 
 from ..errors import DataError
-from ._common import (MAX_DECLARED_SIDE, Problems, check_box, check_classes, check_image_file, class_index, duplicate_error,
-                      image_size, read_lines, read_text, safe_join)
+from ._common import (MAX_DECLARED_SIDE, Problems, check_box, check_classes, check_image_file, class_index,
+                      duplicate_error, image_size, read_lines, read_text, safe_join)
 from ._dataset import Dataset, ImageRecord
 
 __all__ = ["read_csv"]

@@ -79,7 +79,7 @@ def _split_ids(root, split):
 def _find_image(root, images_dir, image_id, filename, xml_path):
     """The image of an annotation: its <filename> in JPEGImages/, else <id>.<ext>; never outside ``root``."""
     if filename:
-        path = safe_join(images_dir, filename, xml_path, "<filename>", within=root)
+        path = safe_join(images_dir, filename, xml_path, "<filename>", within=root)  # or in a linked JPEGImages/
         if os.path.lexists(path):
             return path
     for ext in IMAGE_EXTENSIONS:

@@ -22,6 +22,7 @@ import re
 import numpy as np
 
 from ..errors import DataError
+from ..images import printable
 from ._common import (IMAGE_EXTENSIONS, Problems, check_box, check_classes, check_inside, check_name,
                       duplicate_error, image_size, read_lines, read_text, safe_join)
 from ._dataset import Dataset, ImageRecord
@@ -106,7 +107,7 @@ def _image_files(folder):
     """[(item, file name)] of the images in ``folder``, sorted."""
     names = sorted(f for f in os.listdir(folder)
                    if os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS and not os.path.isdir(os.path.join(folder, f)))
-    return [(f"image {ascii(f)[1:-1]!r}", f) for f in names]  # a FIFO or device is refused when read
+    return [(f"image {printable(f)!r}", f) for f in names]  # a FIFO or device is refused when read
 
 
 def _split_entries(root, split):
@@ -231,7 +232,7 @@ def read_yolo(root, split="train", classes=None, skip_bad=False):
                 path = _find_image(root, images, name, split_file, item)
             else:
                 path = os.path.join(images, check_name(name, images, item))
-            check_inside(path, root, split_file or images, item)
+            check_inside(path, root, split_file or images, item, folder=images)
             image_id = os.path.splitext(os.path.basename(path))[0]
             if image_id in found:
                 raise duplicate_error(split_file or images, image_id)
@@ -243,7 +244,7 @@ def read_yolo(root, split="train", classes=None, skip_bad=False):
             label_path = os.path.join(labels, os.path.splitext(rel)[0] + ".txt")
             objects = []
             if os.path.lexists(label_path):  # a folder, FIFO or device is refused by read_text
-                check_inside(label_path, root, label_path, "", "label file")
+                check_inside(label_path, root, label_path, "", "label file", folder=labels)
                 objects = _read_labels(label_path, len(classes), width, height, classes_file, problems)
             found[image_id] = (path, width, height, objects)
         except DataError as err:
