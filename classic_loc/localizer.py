@@ -532,20 +532,25 @@ class Localizer:
         :class:`~classic_loc.errors.ModelFileError`.
         """
         meta, arrays = load_model(path)
-        feats = meta.get("features")
-        name = feats.get("name") if isinstance(feats, dict) else None
-        if not isinstance(name, str) or name not in FEATURE_BACKENDS:
-            raise ModelFileError(path, "", f"the model uses the feature backend {_show(name)}, which this "
-                                           f"classic_loc does not have ({', '.join(FEATURE_BACKENDS)})",
-                                 "load it with the classic_loc version that wrote it, or train again",
-                                 kind="bad model file")
         try:
+            feats = meta.get("features")
+            name = feats.get("name") if isinstance(feats, dict) else None
+            if not isinstance(name, str) or name not in FEATURE_BACKENDS:
+                raise ModelFileError(path, "", f"the model uses the feature backend {_show(name)}, which this "
+                                               f"classic_loc does not have ({', '.join(FEATURE_BACKENDS)})",
+                                     "load it with the classic_loc version that wrote it, or train again",
+                                     kind="bad model file")
             model = _model_from_file(cls, meta, arrays)
-        except (_Inconsistent, DataError, KeyError, TypeError, ValueError, IndexError, AttributeError,
-                OverflowError) as exc:
-            text = exc.args[0] if isinstance(exc, _Inconsistent) else (
-                str(exc) if isinstance(exc, DataError) else f"{type(exc).__name__}: {exc}")
-            raise ModelFileError(path, "", f"the model's metadata is inconsistent ({_show(text, 300)[1:-1]})",
+        except ModelFileError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - whatever the metadata holds, a bad file is a ModelFileError
+            if isinstance(exc, _Inconsistent):
+                text = exc.args[0]
+            elif isinstance(exc, DataError):
+                text = str(exc)
+            else:
+                text = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+            raise ModelFileError(path, "", f"the model's metadata is inconsistent ({text[:300]})",
                                  "the file is damaged or was edited: train the model again",
                                  kind="bad model file") from None
         return model
@@ -701,7 +706,10 @@ def _same(a, b):
 
 
 def _show(value, limit=60):
-    text = repr(value)
+    try:
+        text = repr(value)
+    except RecursionError:
+        text = f"<{type(value).__name__} nested too deep>"
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 

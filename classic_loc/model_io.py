@@ -166,7 +166,8 @@ def load_model(path):
             for info in infos:
                 name = info.filename[:-4] if info.filename.endswith(".npy") else None
                 if name is None or name in members:
-                    raise _fail(path, f"unexpected entry {info.filename[:80]!r} in the file")
+                    what = "a second entry" if name in members else "an unexpected entry"
+                    raise _fail(path, f"{what} {info.filename[:80]!r} in the file")
                 members[name] = info
             declared = sum(info.file_size for info in infos)
             if declared > MAX_MODEL_BYTES:
@@ -199,7 +200,7 @@ def load_model(path):
                           f"{' '.join(str(exc).split())[:120]})") from None
     try:
         expected = checksum(meta, arrays)
-    except ValueError:  # NaN or infinity in the metadata
+    except (ValueError, RecursionError):  # NaN or infinity in the metadata, or nesting too deep to write
         expected = None
     if meta.get("checksum") != expected:
         raise _fail(path, "the metadata or arrays do not match the checksum in the metadata: the file was modified or damaged",

@@ -117,7 +117,10 @@ FIT_ONLY = tuple(n for n in SPECS if n not in PREDICTION_SETTINGS and n not in R
 
 
 def _show(value):
-    text = repr(value)
+    try:
+        text = repr(value)
+    except RecursionError:
+        text = f"<{type(value).__name__} nested too deep>"
     return text if len(text) <= 60 else text[:57] + "..."
 
 
