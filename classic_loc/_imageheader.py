@@ -41,27 +41,28 @@ def _shown(fmt, width, height, orientation):
 
 
 def exif_orientation(tiff):
-    """Orientation (tag 0x0112) of IFD0 in a TIFF-structured EXIF block; 1 when absent or unreadable."""
+    """Orientation (tag 0x0112) of IFD0 in a TIFF-structured EXIF block; 1 when absent or unreadable.
+
+    Read as OpenCV's EXIF reader does: the 16-bit value of the entry whatever its declared
+    type, the last such entry winning, so that header sizes agree with the decoded image.
+    """
+    if tiff[:2] == b"II":
+        e = "<"
+    elif tiff[:2] == b"MM":
+        e = ">"
+    else:
+        return 1
+    orientation = 1
     try:
-        if tiff[:2] == b"II":
-            e = "<"
-        elif tiff[:2] == b"MM":
-            e = ">"
-        else:
-            return 1
         (ifd,) = struct.unpack_from(e + "I", tiff, 4)
         (count,) = struct.unpack_from(e + "H", tiff, ifd)
-        for k in range(min(count, 1000)):
-            tag, typ, n = struct.unpack_from(e + "HHI", tiff, ifd + 2 + 12 * k)
-            if tag == 0x0112:
-                if typ == 3:  # SHORT
-                    return struct.unpack_from(e + "H", tiff, ifd + 2 + 12 * k + 8)[0]
-                if typ == 4:  # LONG
-                    return struct.unpack_from(e + "I", tiff, ifd + 2 + 12 * k + 8)[0]
-                return 1
+        for k in range(count):
+            entry = ifd + 2 + 12 * k
+            if struct.unpack_from(e + "H", tiff, entry)[0] == 0x0112:
+                orientation = struct.unpack_from(e + "H", tiff, entry + 8)[0]
     except struct.error:
         pass
-    return 1
+    return orientation
 
 
 def _jpeg(fh):
