@@ -574,3 +574,10 @@ def test_image_folders_linked_to_another_disk_are_fine(tmp_path):
     os.rename(voc / "JPEGImages", store / "jpeg")
     os.symlink(store / "jpeg", voc / "JPEGImages")
     assert read_voc(voc, "train")[0].path == str(store / "jpeg" / "img1.png")
+
+
+@needs_fifo
+def test_csv_given_a_fifo_refuses_it(tmp_path):
+    os.mkfifo(tmp_path / "train.csv")
+    assert "train.csv: the CSV file path is a FIFO (named pipe), not a regular file" in str(
+        _finishes(read_csv, tmp_path / "train.csv"))

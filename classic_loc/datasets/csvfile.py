@@ -38,8 +38,8 @@ def _is_number(text):
 
 def _csv_file(path, split):
     """The CSV file: ``path`` itself, or ``<split>.csv`` in the folder ``path``."""
-    if os.path.isfile(path):
-        return path
+    if os.path.isfile(path) or (os.path.lexists(path) and not os.path.isdir(path)):
+        return path  # a FIFO or device is refused by read_text, not blocked on
     if not os.path.isdir(path):
         raise DataError(path, "", "no such file or folder",
                         "give a .csv file or a folder holding <split>.csv", kind="missing file")
