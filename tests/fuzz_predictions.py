@@ -24,7 +24,7 @@ _STEMS = ("000007", "cat_img", "000123")
 def _ground_truths():
     def records(coco):
         return [ImageRecord(stem, None if coco else f"gt/JPEGImages/{stem}.jpg", 100, 100, boxes, [k % 2] * len(boxes),
-                            coco_id=(101 + 10 * k) if coco else 0, file_name=f"train/{stem}.jpg" if coco else None)
+                            coco_id=(101 + 10 * k) if coco else None, file_name=f"train/{stem}.jpg" if coco else None)
                 for k, (stem, boxes) in enumerate(zip(_STEMS, _BOXES))]
 
     return {"voc": Dataset(records(False), ["cat", "dog"], root="gt", format="voc"),

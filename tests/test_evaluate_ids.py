@@ -288,3 +288,28 @@ def test_replace_keeps_records_valid_for_matching():
     assert moved.match_image_id("other/000001.png") == 0 and moved.match_image_id("000001.png") == 0
     with pytest.raises(DataError, match="not in the ground truth"):
         moved.match_image_id("JPEGImages/000001.jpg")  # full path and its last component 000001.jpg: neither
+
+
+def test_coco_ground_truth_read_without_its_images_matches_file_names(tmp_path):
+    from classic_loc.datasets import read_coco
+    from classic_loc.evaluation import evaluate
+
+    doc = {"images": [{"id": 0, "file_name": "train/000123.jpg", "width": 20, "height": 10}],
+           "categories": [{"id": 3, "name": "cat"}],
+           "annotations": [{"id": 1, "image_id": 0, "category_id": 3, "bbox": [2, 1, 8, 6]}]}
+    (tmp_path / "gt.json").write_text(json.dumps(doc))
+    gt = read_coco(str(tmp_path / "gt.json"), require_images=False)
+    assert gt[0].coco_id == 0 and gt[0].file_name == "train/000123.jpg"  # id 0 is kept, not renumbered
+    for image_id in ("train/000123.jpg", "000123.jpg", "000123", 0):
+        preds = [{"image_id": image_id, "category_id": 3, "bbox": [2, 1, 8, 6], "score": 0.9}]
+        assert evaluate(gt, preds)["map50"] == pytest.approx(1.0), image_id
+    with pytest.raises(DataError, match="123"):  # a COCO ground truth: integers are its own ids only
+        evaluate(gt, [{"image_id": 123, "category_id": 3, "bbox": [2, 1, 8, 6], "score": 0.9}])
+
+
+def test_coco_ids_given_for_some_records_only_are_refused_and_pixels_need_a_file():
+    with pytest.raises(ValueError, match="give it for all or none"):
+        Dataset([ImageRecord("a", None, 10, 10, coco_id=0), ImageRecord("b", None, 10, 10)], ["cat"])
+    ds = Dataset([ImageRecord("a", None, 10, 10)], ["cat"], root="gt.json")
+    with pytest.raises(DataError, match=r"^gt.json: image 'a': the image has no file"):
+        ds.image(0)

@@ -60,8 +60,8 @@ class ImageRecord:
         COCO ``iscrowd`` flag; crowd boxes are ignored by AP as pycocotools does.
     coco_id : int
         The image's integer id in COCO files (from the file when read from COCO,
-        else its 1-based position in the dataset). Left at 0 on every record, the
-        Dataset numbers them by position.
+        else its 1-based position in the dataset). Left at None on every record, the
+        Dataset numbers them by position (0 is a valid COCO id, not "not given").
 
     file_name : str or None
         The image's file as the annotation names it, relative to its image
@@ -80,7 +80,7 @@ class ImageRecord:
     labels: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     difficult: np.ndarray = None
     crowd: np.ndarray = None
-    coco_id: int = 0
+    coco_id: int = None
     file_name: str = None
 
     def __post_init__(self):
@@ -142,7 +142,7 @@ class Dataset:
         self.records = list(records)
         if own_coco_ids is None:
             own_coco_ids = format == "coco" or (format not in _POSITION_FORMATS
-                                                and any(r.coco_id != 0 for r in self.records))
+                                                and any(r.coco_id is not None for r in self.records))
         self.own_coco_ids = bool(own_coco_ids)
         self.classes = tuple(str(c) for c in classes)
         if category_ids is None:
@@ -152,8 +152,11 @@ class Dataset:
             raise ValueError(f"{len(self.classes)} classes but {len(self.category_ids)} category ids")
         self.root = str(root)
         self.format = format
-        if self.records and all(r.coco_id == 0 for r in self.records):  # ids not given: number by position
+        given = sum(r.coco_id is not None for r in self.records)
+        if not given:  # ids not given: number by position
             self.records = [replace(r, coco_id=k + 1) for k, r in enumerate(self.records)]
+        elif given < len(self.records):
+            raise ValueError("coco_id is given for some records and not for others: give it for all or none")
         coco_ids = [r.coco_id for r in self.records]
         if len(set(coco_ids)) != len(coco_ids):
             raise ValueError("duplicate COCO image ids among the records")
@@ -333,7 +336,9 @@ class Dataset:
         """Decode image ``index``: RGB (rows, cols, 3) or gray (rows, cols) uint8."""
         rec = self.records[index]
         if rec.path is None:
-            raise ValueError(f"{self.root}: image {rec.image_id!r} has no file (dataset read without images)")
+            raise DataError(self.root, f"image {rec.image_id!r}", "the image has no file (the dataset was read "
+                            "without its images)", "read the dataset with its image files to use the pixels",
+                            kind="missing image")
         return read_image(rec.path)
 
     def subset(self, indices):

@@ -317,7 +317,8 @@ def read_coco(path, split=None, skip_bad=False, require_images=True, image_root=
                         mismatches.append((item, file_path, (w, h), real))
                         w, h = real
             seen_stems.add(stem)
-            images[iid] = dict(stem=stem, path=file_path, w=w, h=h, boxes=[], labels=[], difficult=[], crowd=[])
+            images[iid] = dict(stem=stem, name=name, path=file_path, w=w, h=h, boxes=[], labels=[], difficult=[],
+                               crowd=[])
         except DataError as err:
             problems.report(err)
 
@@ -356,7 +357,8 @@ def read_coco(path, split=None, skip_bad=False, require_images=True, image_root=
             problems.report(err)
 
     records = [ImageRecord(im["stem"], im["path"], im["w"], im["h"], boxes=np.reshape(im["boxes"], (-1, 4)),
-                           labels=im["labels"], difficult=im["difficult"], crowd=im["crowd"], coco_id=iid)
+                           labels=im["labels"], difficult=im["difficult"], crowd=im["crowd"], coco_id=iid,
+                           file_name=im["name"])
                for iid, im in images.items()]
     problems.warn(path)
     return Dataset(records, classes, category_ids=cat_ids, root=path, format="coco")
