@@ -681,7 +681,7 @@ def _model_from_file(cls, meta, arrays):
     _need(not extra, f"unexpected arrays {', '.join(extra[:5])}")
     training = meta.get("training", {})
     _need(isinstance(training, dict), "'training' is not an object")
-    model = cls(**{n: raw[n] for n in names})
+    model = cls(**params)
     model.classes_ = tuple(classes)
     model.templates_ = templates
     model.feature_params_ = fp

@@ -14,7 +14,7 @@ most :data:`MAX_LEVEL_PIXELS` pixels, and all its levels together at most
 level). A setting that exceeds one of them for an image (``scale_step`` close to 1,
 a large ``upsample`` on a large image) raises a :class:`~classic_loc.errors.DataError`
 naming the image size and the settings, before any level is made. At the default
-settings a 1920x1080 image has about 35 levels and 0.2 million windows.
+settings a 1920x1080 image has 30 levels and 0.16 million windows per template.
 """
 
 import math
@@ -31,7 +31,7 @@ __all__ = ["level_scales", "resize_level", "window_boxes", "scale_range", "reach
 MAX_LEVELS = 1000
 #: Pixels of the largest pyramid level at most (an ``upsample`` of 2 on a 4096 x 4096 image is 67 million).
 MAX_LEVEL_PIXELS = 2**27
-#: Window positions per image at most (all levels and templates; 100 times a 1080p image at the defaults).
+#: Window positions per image at most (all levels and templates; a 1080p image has 0.16 million per template at the defaults).
 MAX_WINDOWS = 20_000_000
 
 

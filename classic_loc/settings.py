@@ -69,7 +69,7 @@ class _Spec:
 def _fmt(v):
     if isinstance(v, float) and v.is_integer() and abs(v) < 1e15:
         return str(int(v))
-    return f"{v:,}" if isinstance(v, int) and abs(v) >= 100_000 else str(v)
+    return f"{v:,}" if isinstance(v, int) and abs(v) >= 10_000 else str(v)
 
 
 #: Every Localizer parameter and what it accepts (documented in :class:`classic_loc.Localizer`).
@@ -157,8 +157,8 @@ def _number(name, spec, value, integer, whole=None):
     below = v <= spec.lo if spec.lo_open else v < spec.lo
     above = v >= spec.hi if spec.hi_open else v > spec.hi
     if below or above:
-        bound = f"{'at most' if spec.lo_open else 'below'} {_fmt(spec.lo)}" if below else \
-            f"{'at least' if spec.hi_open else 'above'} {_fmt(spec.hi)}"
+        bound = f"{'not above' if spec.lo_open else 'below'} {_fmt(spec.lo)}" if below else \
+            f"{'not below' if spec.hi_open else 'above'} {_fmt(spec.hi)}"
         raise _refuse(name, spec, value, f"{_show(value)} is {bound}")
     return v
 
