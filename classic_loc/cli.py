@@ -1,12 +1,22 @@
 """The command line: ``python -m classic_loc`` / ``classic-loc``.
 
-Thin: it parses arguments, calls the public API and prints for humans. A
-mistake in the user's input ends with a one-line ``error: ...`` on stderr and
-exit status 2, never a traceback.
+Thin: it parses arguments, calls the public API and prints for humans.
+
+Exit status: 0 done; 2 a mistake in the user's input (one line ``error: ...``
+naming the file, the item and the fix, never a traceback); 1 a failure that is
+not the user's (a write that failed, an unexpected exception: one line, the
+traceback with ``CLASSIC_LOC_DEBUG=1``); 130 after Ctrl-C (SIGINT), 143 after
+SIGTERM, 129 after SIGHUP. No command writes over one of its inputs or its
+other outputs, and every output location is checked for writing before any
+work starts; an interrupted command leaves the previous output files as they
+were and no temporary file beside them.
 """
 
 import argparse
 import json
+import math
+import os
+import signal
 import sys
 import warnings
 
@@ -14,6 +24,40 @@ from . import __version__
 from .errors import DataError
 
 __all__ = ["main", "build_parser"]
+
+
+def _iou(text):
+    """An IoU threshold for argparse: a finite number in (0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number; give an IoU in (0, 1], e.g. 0.5") from None
+    if not (math.isfinite(value) and 0 < value <= 1):
+        raise argparse.ArgumentTypeError(f"{text} is not in (0, 1]; give an IoU in (0, 1], e.g. 0.5")
+    return value
+
+
+def _score(text):
+    """A score threshold for argparse: a finite number in [0, 1] (scores are calibrated probabilities)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number; give a score in [0, 1], e.g. 0.3") from None
+    if not (math.isfinite(value) and 0 <= value <= 1):
+        raise argparse.ArgumentTypeError(f"{text} is not in [0, 1]; give a score in [0, 1], e.g. 0.3")
+    return value
+
+
+def _n_jobs(text):
+    """A number of processes or threads for argparse: a positive integer, or -1 for all cores."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer; give a positive integer or -1 (all cores)") \
+            from None
+    if value < 1 and value != -1:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive integer or -1 (all cores)")
+    return value
 
 
 def _add_data_options(p, split_default):
@@ -46,10 +90,12 @@ def build_parser():
                     help="ground truth: a COCO JSON file or a VOC/COCO/YOLO/CSV dataset path")
     ev.add_argument("--pred", required=True, metavar="PREDS_JSON", help="predictions as a COCO results JSON file")
     _add_data_options(ev, "test")
-    ev.add_argument("--iou", type=float, default=0.5,
-                    help="IoU a top prediction needs for loc_accuracy and corloc (IoU >= this; default 0.5)")
+    ev.add_argument("--iou", type=_iou, default=0.5,
+                    help="IoU a top prediction needs for loc_accuracy and corloc (IoU >= this), in (0, 1]; "
+                         "default 0.5")
     ev.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
-    ev.add_argument("--out", metavar="REPORT_JSON", help="also write the JSON result to this file")
+    ev.add_argument("--out", metavar="REPORT_JSON",
+                    help="also write the JSON result to this file (atomically; never one of the input files)")
 
     fit = sub.add_parser(
         "fit", help="train a localizer on the train split, evaluate it on the test split, save model and report",
@@ -69,33 +115,51 @@ def build_parser():
                      help="feature backend: fhog (Felzenszwalb's HOG, as dlib uses), hog (Dalal-Triggs, equal "
                           "to skimage's hog), haar (Viola-Jones Haar-like features, a subset selected per class), "
                           "or a HOG and Haar concatenated per window; default: fhog")
-    fit.add_argument("--out", metavar="MODEL", default="model.npz", help="model file to write (default: model.npz)")
+    fit.add_argument("--out", metavar="MODEL", default="model.npz",
+                     help="model file to write (default: model.npz). Checked before training: it must be writable "
+                          "and must not be a file of the training or test data; if the final write fails (a full "
+                          "disk), the model is kept in a temporary folder and the error says where")
     fit.add_argument("--report", metavar="REPORT_JSON",
-                     help="JSON report to write (default: the model path with .report.json)")
+                     help="JSON report to write (default: the model path with .report.json); same checks as --out")
     fit.add_argument("--seed", type=int, default=0, help="random seed of training and of the hold-out (default: 0)")
-    fit.add_argument("--n-jobs", type=int, default=1, help="processes for training (-1: all cores; default: 1)")
+    fit.add_argument("--n-jobs", type=_n_jobs, default=1,
+                     help="processes for training (-1: all cores; default: 1); they end with this command, "
+                          "however it ends")
     fit.add_argument("--set", metavar="NAME=VALUE", action="append", default=[],
                      help="any other Localizer parameter, VALUE as JSON (e.g. --set window_area=96 --set "
                           "context=2 --set upsample=2); repeatable; see help(classic_loc.Localizer)")
-    fit.add_argument("--skip-bad", action="store_true", help="skip bad boxes and images with a counted warning")
+    fit.add_argument("--skip-bad", action="store_true",
+                     help="skip bad boxes, and training or test images that do not decode (every image is decoded "
+                          "once before training), with a warning that counts them; without it the first one stops "
+                          "the command with an error naming the file")
     fit.add_argument("--quiet", action="store_true", help="no progress bars or training log")
 
     pr = sub.add_parser(
         "predict", help="detect objects in images with a saved model; write COCO results JSON",
         description="Run a saved model on images (files and/or folders, streamed one at a time) and write every "
-                    "detection as COCO results JSON (image_id = file stem, category_id = class name, bbox = x, y, "
-                    "w, h), which `evaluate` reads. Needs only numpy and OpenCV.")
+                    "detection as COCO results JSON (category_id = class name, bbox = x, y, w, h), which `evaluate` "
+                    "reads. image_id is the image's path relative to the deepest folder common to the inputs, with "
+                    "'/': for `predict a/ b/`, 'a/img.jpg' and 'b/img.jpg'; for one folder, the paths inside it "
+                    "('img.jpg', 'sub/x.png'); for one file, its name. Folders are searched with their subfolders "
+                    "for regular image files (by extension; hidden names skipped). Needs only numpy and OpenCV.")
     pr.add_argument("--model", required=True, metavar="MODEL", help="model file written by `fit`")
     pr.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR", help="image files and/or folders of images")
-    pr.add_argument("--out", metavar="PREDS_JSON", help="write the results here (default: print them)")
-    pr.add_argument("--draw", metavar="DIR", help="also write each image with its boxes, labels and scores drawn")
-    pr.add_argument("--threshold", type=float,
+    pr.add_argument("--out", metavar="PREDS_JSON",
+                    help="write the results here, atomically (default: print them); never the model or an input image")
+    pr.add_argument("--draw", metavar="DIR",
+                    help="also write each image with its boxes, labels and scores drawn, at its image_id path under "
+                         "DIR (folders created, same format as the input); refused if it would overwrite an input")
+    pr.add_argument("--threshold", type=_score,
                     help="report detections with at least this calibrated score (default: the model's min_score)")
-    pr.add_argument("--n-jobs", type=int, default=1, help="images processed in parallel threads (default: 1)")
+    pr.add_argument("--n-jobs", type=_n_jobs, default=1,
+                    help="images processed in parallel threads (-1: one per core; default: 1)")
     pr.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                     help=f"change a prediction setting of the model for this run (repeatable): "
                          f"{', '.join(PREDICT_SETTINGS)}; e.g. --set scale_step=1.2 (fewer pyramid levels: faster) "
                          f"or --set cascade=true (Haar models: a cheap first stage rejects most windows)")
+    pr.add_argument("--skip-bad", action="store_true",
+                    help="skip images that cannot be read, with a warning that counts them (default: stop with an "
+                         "error naming the file)")
     pr.add_argument("--quiet", action="store_true", help="no progress bar")
 
     demo = sub.add_parser(
@@ -103,16 +167,43 @@ def build_parser():
         description="Generate the deterministic demo data set that `fit` uses when no --data is given, "
                     "and print its folder.")
     demo.add_argument("--out", metavar="DIR",
-                      help="folder to write (default: the cache folder used by fit: $CLASSIC_LOC_DATA/demo-vN "
-                           "or ~/.cache/classic_loc/demo-vN, N the data version)")
+                      help="folder to write: a new or empty folder, never one with files in it (default: the cache "
+                           "folder used by fit: $CLASSIC_LOC_DATA/demo-vN or ~/.cache/classic_loc/demo-vN, N the "
+                           "data version)")
     return parser
+
+
+def _checked(action):
+    """``action()``, a ValueError or TypeError from the Localizer's parameters turned into one DataError line."""
+    try:
+        return action()
+    except DataError:
+        raise
+    except (ValueError, TypeError) as exc:
+        raise DataError("--set", "", str(exc).replace("\n", " "),
+                        "see help(classic_loc.Localizer) for the parameters and their values",
+                        kind="bad parameter") from None
+
+
+def _check_params(model):
+    check = getattr(model, "check_params", None) or getattr(model, "_check_params", None)
+    if check is not None:
+        _checked(check)
 
 
 def _cmd_evaluate(args):
     from .datasets import load_dataset
     from .evaluation import evaluate, format_report, save_json
+    from .workflow import check_outputs, check_writable
 
+    inputs = [("predictions file", args.pred), ("ground truth", args.gt)]
+    folders = [("ground truth", args.gt)] if os.path.isdir(args.gt) else []
+    outputs = [("--out", args.out)] if args.out else []
+    for what, path in outputs:
+        check_writable(what, path)
+    check_outputs(outputs, inputs, folders)
     gt = load_dataset(args.gt, split=args.split, format=args.format, skip_bad=args.skip_bad, require_images=False)
+    check_outputs(outputs, [("ground-truth image", r.path) for r in gt if r.path])
     result = evaluate(gt, args.pred, iou_threshold=args.iou)
     if args.out:
         save_json(result, args.out)
@@ -121,19 +212,48 @@ def _cmd_evaluate(args):
 
 
 PREDICT_SETTINGS = ("scale_step", "upsample", "cascade", "min_score", "nms_iou", "max_detections", "refine")
+_PYTHON_WORDS = {"True": "true", "False": "false", "None": "null"}
 
 
-def _parse_set(items):
+def _parse_set(items, defaults=None):
+    """``--set NAME=VALUE`` items as a dict; VALUE is JSON, or a bare string (such as L2-Hys) where that makes sense.
+
+    ``defaults`` (name -> default value) refuses a bare string for a parameter whose default is a number or a bool.
+    """
     params = {}
     for item in items:
         name, sep, value = item.partition("=")
+        name = name.strip()
         if not sep or not name:
             raise DataError("--set", item, "expected NAME=VALUE", "write e.g. --set window_area=96", kind="usage")
         try:
-            params[name.strip()] = json.loads(value)
+            params[name] = json.loads(value)
+        except RecursionError:
+            raise DataError("--set", item, "the value is nested too deeply",
+                            "give a number, true/false, null, a string or a short list", kind="bad parameter") from None
         except json.JSONDecodeError:
-            params[name.strip()] = value  # a bare string such as L2-Hys
+            word = value.strip()
+            if word in _PYTHON_WORDS:
+                raise DataError("--set", item, f"{word} is Python, not JSON (VALUE is read as JSON)",
+                                f"write --set {name}={_PYTHON_WORDS[word]}", kind="bad parameter") from None
+            default = (defaults or {}).get(name)
+            if isinstance(default, bool):
+                raise DataError("--set", item, f"{value!r} is not a JSON boolean",
+                                f"write --set {name}=true or --set {name}=false", kind="bad parameter") from None
+            if isinstance(default, (int, float)):
+                raise DataError("--set", item, f"{value!r} is not a JSON number",
+                                f"write a number, e.g. --set {name}={json.dumps(default)}", kind="bad parameter") from None
+            params[name] = value  # a bare string such as L2-Hys
     return params
+
+
+def _localizer_defaults():
+    import inspect
+
+    from .localizer import Localizer
+
+    return {name: p.default for name, p in inspect.signature(Localizer.__init__).parameters.items()
+            if name != "self" and p.default is not inspect.Parameter.empty}
 
 
 def _load_split(path, fmt, split, skip_bad):
@@ -148,11 +268,24 @@ def _load_split(path, fmt, split, skip_bad):
 
 
 def _cmd_fit(args):
-    import os
-
     from .localizer import Localizer
-    from .workflow import fit_and_evaluate
+    from .workflow import check_images, check_outputs, check_writable, fit_and_evaluate
 
+    # everything that can be checked is checked before any work: parameters, outputs, then the data
+    defaults = _localizer_defaults()
+    changes = _parse_set(args.set, defaults)
+    unknown = sorted(set(changes) - set(defaults))
+    if unknown:
+        raise DataError("--set", unknown[0], "is not a Localizer parameter",
+                        "see help(classic_loc.Localizer) for the parameter names", kind="usage")
+    params = dict(features=args.features, random_state=args.seed, n_jobs=args.n_jobs, verbose=not args.quiet)
+    params.update(changes)
+    model = _checked(lambda: Localizer(**params))
+    _check_params(model)
+    report_path = args.report or os.path.splitext(args.out)[0] + ".report.json"
+    outputs = [("--out", args.out), ("--report", report_path)]
+    for what, path in outputs:
+        check_writable(what, path)
     data = args.data
     if data is None:
         from ._demo import demo_path
@@ -160,6 +293,8 @@ def _cmd_fit(args):
         if not args.quiet:
             print("using the embedded demo data set (generated on first use)", file=sys.stderr)
         data = demo_path()
+    sources = [("training data", data)] + ([("test data (--test-data)", args.test_data)] if args.test_data else [])
+    check_outputs(outputs, sources, [(what, p) for what, p in sources if os.path.isdir(p)])
     from .datasets import detect_format
 
     fmt = detect_format(data) if args.format == "auto" else args.format
@@ -175,21 +310,24 @@ def _cmd_fit(args):
                             "pass --test-split with an existing split", kind="missing split")
     else:
         test = None if single_file else _load_split(data, fmt, args.test_split, args.skip_bad)
+    images = [("training image", r.path) for r in train if r.path]
+    images += [("test image", r.path) for r in test if r.path] if test is not None else []
+    check_outputs(outputs, images)
+    n_threads = (os.cpu_count() or 1) if args.n_jobs == -1 else max(1, args.n_jobs)
+    train = check_images(train, args.skip_bad, n_threads, verbose=not args.quiet)
+    if test is not None:
+        test = check_images(test, args.skip_bad, n_threads, verbose=not args.quiet)
     if test is None:
         warnings.warn(f"{data}: no test split {args.test_split!r}; evaluating on a seeded 30% hold-out of the "
                       f"training data (seed {args.seed})")
         train, test = train.holdout_split(0.3, seed=args.seed)
+    for name, ds in (("training", train), ("test", test)):
+        if len(ds) == 0:
+            raise DataError(ds.root or data, "", f"no {name} images left", f"give a {name} set with readable images",
+                            kind="empty dataset")
     if tuple(test.classes) != tuple(train.classes):
         raise DataError(args.test_data or data, "classes", f"the test classes {list(test.classes)} differ from the "
                         f"training classes {list(train.classes)}", "use the same class list for both", kind="classes")
-    params = dict(features=args.features, random_state=args.seed, n_jobs=args.n_jobs, verbose=not args.quiet)
-    params.update(_parse_set(args.set))
-    try:
-        model = Localizer(**params)
-    except TypeError as exc:
-        raise DataError("--set", "", str(exc), "see help(classic_loc.Localizer) for the parameter names",
-                        kind="usage") from None
-    report_path = args.report or os.path.splitext(args.out)[0] + ".report.json"
     if not args.quiet:
         print(f"training on {len(train)} images ({train.root}), testing on {len(test)}", file=sys.stderr)
     report = fit_and_evaluate(model, train, test, args.out, report_path, verbose=not args.quiet)
@@ -207,28 +345,41 @@ def _cmd_fit(args):
 
 def _cmd_predict(args):
     from .localizer import Localizer
-    from .workflow import image_files, iter_predictions, write_predictions
+    from .workflow import (check_outputs, check_writable, collect_images, drawn_path, iter_predictions,
+                           write_predictions)
 
-    model = Localizer.load(args.model)
-    changes = _parse_set(args.set)
+    changes = _parse_set(args.set, _localizer_defaults())
     bad = sorted(set(changes) - set(PREDICT_SETTINGS))
     if bad:
         raise DataError("--set", bad[0], "is not a prediction setting",
                         f"use one of {', '.join(PREDICT_SETTINGS)} (the others are fixed when the model is trained)",
                         kind="usage")
-    model.set_params(**changes)
-    model._check_params()
-    paths = image_files(args.inputs)
-    if not paths:
+    if args.out:
+        check_writable("--out", args.out)
+    if args.draw:
+        check_writable("--draw", args.draw, folder=True)
+    model = Localizer.load(args.model)
+    _checked(lambda: model.set_params(**changes))
+    _check_params(model)
+    n_jobs = (os.cpu_count() or 1) if args.n_jobs == -1 else args.n_jobs
+    items = collect_images(args.inputs, exclude=[args.draw] if args.draw else ())
+    if not items:
         raise DataError(" ".join(args.inputs), "", "no image files found", "give image files or folders of images",
                         kind="missing image")
+    paths = [p for p, _ in items]
+    ids = [i for _, i in items]
+    outputs = ([("--out", args.out)] if args.out else []) + \
+              ([("--draw", drawn_path(args.draw, i)) for i in ids] if args.draw else [])
+    check_outputs(outputs, [("model file", args.model)] + [("input image", p) for p in paths])
     if args.out:
-        n = write_predictions(args.out, model, paths, args.threshold, args.draw, args.n_jobs, verbose=not args.quiet)
+        n = write_predictions(args.out, model, paths, args.threshold, args.draw, n_jobs, verbose=not args.quiet,
+                              image_ids=ids, skip_bad=args.skip_bad)
         if not args.quiet:
             print(f"{n} detections in {len(paths)} images -> {args.out}", file=sys.stderr)
     else:
-        results = [e for part in iter_predictions(model, paths, args.threshold, args.draw, args.n_jobs,
-                                                  verbose=not args.quiet) for e in part]
+        results = [e for part in iter_predictions(model, paths, args.threshold, args.draw, n_jobs,
+                                                  verbose=not args.quiet, image_ids=ids, skip_bad=args.skip_bad)
+                   for e in part]
         print(json.dumps(results))
     return 0
 
@@ -236,7 +387,30 @@ def _cmd_predict(args):
 def _cmd_demo(args):
     from ._demo import demo_path, generate
 
-    print(generate(args.out) if args.out else demo_path())
+    if not args.out:
+        print(demo_path())
+        return 0
+    import shutil
+    import tempfile
+
+    from .workflow import check_writable
+
+    out = os.path.abspath(args.out)
+    check_writable("--out", out, folder=True)
+    if os.path.isdir(out) and os.listdir(out):
+        raise DataError(args.out, "--out", "is a folder with files in it (the demo data set would replace files of "
+                        "the same names)", "give a new or empty folder", kind="output overwrites input")
+    parent, name = os.path.split(out)
+    os.makedirs(parent, exist_ok=True)
+    work = tempfile.mkdtemp(prefix=f".{name}.classic-loc-partial-", dir=parent)
+    try:  # written beside, moved into place when complete: an interrupted run leaves no half data set
+        staged = generate(os.path.join(work, name))
+        if os.path.isdir(out):
+            os.rmdir(out)  # empty (checked above)
+        os.replace(staged, out)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(args.out)
     return 0
 
 
@@ -251,26 +425,92 @@ def _single_threaded_blas():
     down up to 100x whenever another process holds a core. Parallelism comes
     from --n-jobs instead.
     """
-    import os
-
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
 
 
+class Interrupted(KeyboardInterrupt):
+    """SIGINT, SIGTERM or SIGHUP, raised in the main thread so that the command unwinds as after Ctrl-C.
+
+    Every ``finally`` runs: temporary files are removed, the previous output
+    files stay as they were, and joblib stops its worker processes.
+    """
+
+    def __init__(self, signum):
+        super().__init__(signum)
+        self.signum = signum
+
+
+_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+def _on_signal(signum, frame):
+    for sig in _SIGNALS:  # a second signal must not interrupt the clean-up of the first
+        signal.signal(sig, signal.SIG_IGN)
+    raise Interrupted(signum)
+
+
+def _install_signal_handlers():
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    previous = {}
+    for sig in _SIGNALS:
+        try:
+            previous[sig] = signal.signal(sig, _on_signal)
+        except (OSError, ValueError):
+            pass
+    return previous
+
+
+def _restore_signal_handlers(previous):
+    for sig, handler in previous.items():
+        try:
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+        except (OSError, ValueError, TypeError):
+            pass
+
+
+def _one_line(text):
+    return " ".join(str(text).split())
+
+
 def main(argv=None):
+    """Run the command line; returns the exit status (see the module's docstring)."""
     _single_threaded_blas()
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 2
+    show_warning = warnings.showwarning
     warnings.showwarning = _show_warning
+    previous = _install_signal_handlers()
     try:
         return {"fit": _cmd_fit, "predict": _cmd_predict, "evaluate": _cmd_evaluate,
                 "demo": _cmd_demo}[args.command](args)
     except DataError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {_one_line(err)}", file=sys.stderr)
         return 2
+    except Interrupted as exc:
+        print(f"interrupted ({signal.Signals(exc.signum).name})", file=sys.stderr)
+        return 128 + exc.signum
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:
+        if os.environ.get("CLASSIC_LOC_DEBUG"):
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {_one_line(where + (exc.strerror or str(exc)))}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        if os.environ.get("CLASSIC_LOC_DEBUG"):
+            raise
+        print(f"error: internal error: {type(exc).__name__}: {_one_line(exc)}; please report it "
+              f"(set CLASSIC_LOC_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 1
+    finally:
+        _restore_signal_handlers(previous)
+        warnings.showwarning = show_warning

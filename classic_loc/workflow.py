@@ -7,18 +7,24 @@ shared evaluator, times prediction and writes the model and a JSON report.
 
 import json
 import os
+import stat
+import sys
+import tempfile
 import time
+import warnings
 from contextlib import ExitStack, contextmanager
 
 import numpy as np
 
 from ._fileio import atomic_path, atomic_write_bytes, atomic_write_text
 from ._progress import progress
+from .errors import DataError, DataWarning
 from .evaluation import evaluate
 from .images import read_image
 
 __all__ = ["fit_and_evaluate", "evaluate_model", "iter_predictions", "predict_files", "write_predictions",
-           "single_thread", "image_files"]
+           "single_thread", "image_files", "collect_images", "relative_ids", "drawn_path", "check_outputs",
+           "check_writable", "check_images", "workers_die_with_parent"]
 
 REPORT_KEYS = ("metrics", "fit_seconds", "predict_ms_per_image", "model_bytes", "mean_iou_before_refinement",
                "mean_iou_after_refinement", "unreachable_boxes")
@@ -70,118 +76,470 @@ def evaluate_model(model, dataset, iou_threshold=0.5, verbose=False):
             "predictions": results}
 
 
+def _rescue_write(what, path, write):
+    """``write(path)``; when it fails with an OSError, ``write`` into a fresh temporary folder instead.
+
+    Returns ``(result, None)``, or ``(None, (error, kept_path))`` after a rescue.
+    """
+    try:
+        return write(path), None
+    except OSError as exc:
+        rescue = tempfile.mkdtemp(prefix="classic-loc-rescue-")
+        kept = os.path.join(rescue, os.path.basename(os.fspath(path)) or what)
+        try:
+            write(kept)
+        except OSError:
+            raise exc from None
+        return None, (exc, kept)
+
+
+def _failed_write(what, path, exc, kept):
+    return OSError(exc.errno, f"cannot write the {what} ({exc.strerror or exc}); it is kept in {kept}: copy it from "
+                   "there, or free space and run again", os.fspath(path))
+
+
 def fit_and_evaluate(model, train, test, model_path=None, report_path=None, verbose=False, extra=None):
     """Fit ``model`` on ``train``, evaluate on ``test``, save the model and a JSON report.
+
+    Worker processes (``n_jobs`` > 1) end with this process, however it ends
+    (see :func:`workers_die_with_parent`). When the model or the report cannot be
+    written (a full disk, say), it is written into a new temporary folder instead
+    and an ``OSError`` whose message says where is raised after both writes.
 
     Returns the report (a dict with at least :data:`REPORT_KEYS`).
     """
     t0 = time.perf_counter()
-    model.fit(train)
+    with workers_die_with_parent():
+        model.fit(train)
     fit_seconds = time.perf_counter() - t0
     ev = evaluate_model(model, test, verbose=verbose)
-    model_bytes = model.save(model_path) if model_path else None
+    model_bytes, model_failure = _rescue_write("model", model_path, model.save) if model_path else (None, None)
     training = model.fit_report_
     report = {
         "metrics": ev["metrics"],
         "fit_seconds": round(fit_seconds, 2),
         "predict_ms_per_image": round(ev["predict_ms_per_image"], 2),
-        "model_bytes": model_bytes,
+        "model_bytes": model_bytes if model_failure is None else os.path.getsize(model_failure[1]),
         "mean_iou_before_refinement": ev["metrics_unrefined"]["mean_iou"],
         "mean_iou_after_refinement": ev["metrics"]["mean_iou"],
         "unreachable_boxes": training["unreachable_boxes"],
         "train": {"root": train.root, "images": len(train), **train.counts()},
         "test": {"root": test.root, "images": len(test), **test.counts()},
-        "model": os.path.abspath(model_path) if model_path else None,
+        "model": (os.path.abspath(model_failure[1] if model_failure else model_path)) if model_path else None,
         "params": {k: v for k, v in model.get_params().items()},
         "training": {k: v for k, v in training.items() if k != "unreachable_boxes"},
         **(extra or {}),
     }
+    report_failure = None
     if report_path:
-        atomic_write_text(report_path, json.dumps(report, indent=2, default=str))
+        text = json.dumps(report, indent=2, default=str)
+        _, report_failure = _rescue_write("report", report_path, lambda p: atomic_write_text(p, text))
+    if model_failure:
+        raise _failed_write("model", model_path, *model_failure)
+    if report_failure:
+        raise _failed_write("report", report_path, *report_failure)
     return report
 
 
-def image_files(inputs):
-    """Image paths from a mix of files and folders (folders: their image files, sorted)."""
+# ------------------------------------------------------------------ worker processes
+def _die_with_parent(parent_pid, use_pdeathsig):
+    """Initializer of every worker process: end when the parent process ends, even by SIGKILL.
+
+    On Linux the kernel sends SIGKILL to the worker when the parent's thread that
+    started it ends (prctl PR_SET_PDEATHSIG; used only when that thread is the
+    parent's main thread). Everywhere, a daemon thread checks every 0.2 s that
+    the parent is still the worker's parent and ends the worker when it is not.
+    """
+    import threading
+
+    if use_pdeathsig and sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            import signal
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
+
+    def watch():
+        while True:
+            time.sleep(0.2)
+            if os.getppid() != parent_pid:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="classic-loc-parent-watch", daemon=True).start()
+
+
+@contextmanager
+def workers_die_with_parent():
+    """Inside the block, joblib's process workers (loky, the default) end when this process ends.
+
+    Without it, workers of a parent killed by SIGKILL keep running (loky's own
+    clean-up only runs when the parent can run it). Other joblib backends a
+    caller chose (threads, Dask) are left alone.
+    """
+    try:
+        from joblib import parallel_config
+        from joblib._parallel_backends import LokyBackend
+        from joblib.parallel import get_active_backend
+    except ImportError:  # no joblib (prediction-only install), or another joblib layout
+        yield
+        return
+    import threading
+
+    backend, _ = get_active_backend()
+    if not isinstance(backend, LokyBackend):
+        yield
+        return
+    main = threading.current_thread() is threading.main_thread()
+    with parallel_config(backend="loky", initializer=_die_with_parent, initargs=(os.getpid(), main)):
+        yield
+
+
+# ------------------------------------------------------------------ checks before any work
+DATA_EXTENSIONS = (".xml", ".txt", ".json", ".csv", ".yaml", ".yml", ".names")
+
+
+def _file_key(path):
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _norm(path):
+    return os.path.normcase(os.path.realpath(os.fspath(path)))
+
+
+def _inside(path, folder):
+    try:
+        return os.path.commonpath([_norm(path), _norm(folder)]) == _norm(folder)
+    except ValueError:  # different drives
+        return False
+
+
+def check_outputs(outputs, inputs=(), input_folders=()):
+    """Refuse, before any work, an output that would overwrite an input or another output.
+
+    Parameters
+    ----------
+    outputs : sequence of (what, path)
+        The files a command will write, ``what`` naming each (``"--out"``).
+    inputs : iterable of (what, path)
+        Files it reads (compared by identity: the same file under any name or link).
+    input_folders : sequence of (what, folder)
+        Data folders it reads: an existing file inside one whose extension is an
+        image's or an annotation's (.xml .txt .json .csv .yaml .yml .names) counts as an input.
+
+    Raises
+    ------
+    DataError
+        One line naming the output, the option and the input it would overwrite.
+    """
     from .datasets._common import IMAGE_EXTENSIONS
 
-    out = []
+    seen, existing = {}, {}
+    for what, path in outputs:
+        key = _norm(path)
+        fkey = _file_key(path)
+        if key in seen or (fkey is not None and fkey in existing):
+            other = seen.get(key) or existing[fkey][0]
+            raise DataError(path, what, f"is also the {other} output", "give each output its own path",
+                            kind="output overwrites input")
+        seen[key] = what
+        if fkey is not None:
+            existing[fkey] = (what, path)
+    if not existing:
+        return  # inputs exist: an output that does not exist yet cannot be one of them
+    for folder_what, folder in input_folders:
+        for what, path in existing.values():
+            if _inside(path, folder) and os.path.splitext(path)[1].lower() in IMAGE_EXTENSIONS + DATA_EXTENSIONS:
+                raise DataError(path, what, f"would overwrite a file of the {folder_what} folder {folder}",
+                                "write outputs outside the data folder", kind="output overwrites input")
+    for in_what, in_path in inputs:
+        fkey = _file_key(in_path)
+        if fkey in existing:
+            what, path = existing[fkey]
+            same = _norm(path) == _norm(in_path)
+            raise DataError(path, what, f"would overwrite the {in_what}" + ("" if same else f" {in_path}"),
+                            "choose an output path that is not one of the command's inputs",
+                            kind="output overwrites input")
+
+
+_probe_counter = iter(range(1 << 62))
+
+
+def check_writable(what, path, folder=False):
+    """Refuse (DataError), before any work, an output path that cannot be written.
+
+    The nearest existing folder of ``path`` (``path`` itself when ``folder``) must
+    be a folder where a 64 KiB probe file can be written, flushed and removed: an
+    unwritable, read-only or full location fails here, not after a long fit.
+    """
+    path = os.fspath(path)
+    if folder:
+        if os.path.exists(path) and not os.path.isdir(path):
+            raise DataError(path, what, "exists and is not a folder", "give a folder path", kind="unwritable output")
+        target = os.path.abspath(path)
+    else:
+        if os.path.isdir(path):
+            raise DataError(path, what, "is a folder", "give a file path", kind="unwritable output")
+        target = os.path.dirname(os.path.abspath(path))
+    probe_dir = target
+    while not os.path.exists(probe_dir) and os.path.dirname(probe_dir) != probe_dir:
+        probe_dir = os.path.dirname(probe_dir)
+    if not os.path.isdir(probe_dir):
+        raise DataError(path, what, f"{probe_dir} is a file, not a folder", "choose an output path inside a folder",
+                        kind="unwritable output")
+    probe = os.path.join(probe_dir, f".classic-loc-probe-{os.getpid()}-{next(_probe_counter)}")
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, bytes(65536))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+            os.unlink(probe)
+    except OSError as exc:
+        raise DataError(path, what, f"cannot write in {probe_dir} ({exc.strerror or exc})",
+                        "choose a writable location with free space", kind="unwritable output") from None
+
+
+def check_images(dataset, skip_bad=False, n_jobs=1, verbose=False):
+    """Decode every image of ``dataset`` once, before training.
+
+    Returns ``dataset`` when every image decodes; with ``skip_bad``, a dataset
+    without the images that do not (and a warning that counts them); else
+    raises the DataError of the first one, which names the file.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(index):
+        rec = dataset[index]
+        if rec.path is None:
+            return None
+        try:
+            read_image(rec.path)
+        except DataError as err:
+            return err
+        return None
+
+    bad = {}
+    pool = ThreadPoolExecutor(max_workers=max(1, n_jobs))
+    try:
+        for index, err in zip(range(len(dataset)), progress(pool.map(one, range(len(dataset))), "checking images",
+                                                             verbose, total=len(dataset))):
+            if err is not None:
+                if not skip_bad:
+                    raise err
+                bad[index] = err
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    if not bad:
+        return dataset
+    first = next(iter(bad.values()))
+    warnings.warn(f"{dataset.root}: skipped {len(bad)} image{'s' if len(bad) > 1 else ''} that cannot be read "
+                  f"(first: {first})", DataWarning, stacklevel=2)
+    return dataset.with_records([r for i, r in enumerate(dataset) if i not in bad])
+
+
+# ------------------------------------------------------------------ prediction over files
+def _is_regular(path):
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return False
+
+
+def collect_images(inputs, exclude=()):
+    """``(path, image_id)`` of every image in ``inputs`` (image files and folders), in order.
+
+    A folder gives its regular image files (by extension), sorted, its subfolders
+    included; hidden files and folders (names starting with ".") and the folders
+    in ``exclude`` are skipped. A file given explicitly must be a regular file (a
+    FIFO or device is refused: reading it could block). The same file given twice
+    is listed once. ``image_id`` is the path relative to the deepest folder
+    common to the inputs, with "/" (see :func:`relative_ids`).
+    """
+    from .datasets._common import IMAGE_EXTENSIONS
+
+    excluded = {_norm(e) for e in exclude if e}
+    paths, anchors, seen = [], [], set()
+
+    def add(path):
+        key = os.path.normcase(os.path.abspath(path))
+        if key not in seen:
+            seen.add(key)
+            paths.append(path)
+
     for item in inputs:
+        item = os.fspath(item)
         if os.path.isdir(item):
-            out += sorted(os.path.join(item, f) for f in os.listdir(item) if f.lower().endswith(IMAGE_EXTENSIONS))
+            anchors.append(os.path.abspath(item))
+            for dirpath, dirnames, filenames in os.walk(item):
+                dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")
+                                     and _norm(os.path.join(dirpath, d)) not in excluded)
+                for name in sorted(filenames):
+                    full = os.path.join(dirpath, name)
+                    if not name.startswith(".") and name.lower().endswith(IMAGE_EXTENSIONS) and _is_regular(full):
+                        add(full)
+        elif not os.path.lexists(item):
+            raise DataError(item, "", "no such image file or folder", "check the path", kind="missing image")
+        elif not _is_regular(item):
+            raise DataError(item, "", "is not a regular file (a FIFO, device, socket or broken link)",
+                            "give image files or folders of images", kind="not a file")
         else:
-            out.append(item)
-    return out
+            anchors.append(os.path.dirname(os.path.abspath(item)))
+            add(item)
+    return list(zip(paths, relative_ids(paths, anchors)))
 
 
-def _predict_one(model, path, threshold, draw_dir):
-    image = read_image(path)
+def image_files(inputs):
+    """Image paths from a mix of files and folders (see :func:`collect_images`)."""
+    return [path for path, _ in collect_images(inputs)]
+
+
+def relative_ids(paths, anchors=None):
+    """Each path relative to the deepest folder common to ``anchors`` (default: the paths' folders), with "/".
+
+    For ``a/img.jpg`` and ``b/img.jpg``: ``a/img.jpg`` and ``b/img.jpg``; for
+    the images of one folder, their paths inside it; for one file, its name.
+    """
+    paths = [os.path.abspath(os.fspath(p)) for p in paths]
+    if not paths:
+        return []
+    anchors = [os.path.abspath(a) for a in anchors] if anchors else [os.path.dirname(p) for p in paths]
+    try:
+        base = os.path.commonpath(anchors)
+    except ValueError:  # different drives: keep the drive in the id
+        return [p.replace(os.sep, "/") for p in paths]
+    return [os.path.relpath(p, base).replace(os.sep, "/") for p in paths]
+
+
+def drawn_path(draw_dir, image_id):
+    """Where ``--draw`` writes the image ``image_id``: the same relative path under ``draw_dir``."""
+    return os.path.join(draw_dir, *image_id.split("/"))
+
+
+def _encode(drawn, path):
+    import cv2
+
+    ext = os.path.splitext(path)[1].lower()
+    if ext == ".pgm":
+        ok, buf = cv2.imencode(ext, cv2.cvtColor(drawn, cv2.COLOR_RGB2GRAY))
+    else:
+        params = [cv2.IMWRITE_JPEG_QUALITY, 90] if ext in (".jpg", ".jpeg") else []
+        ok, buf = cv2.imencode(ext or ".png", cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR), params)
+    if not ok:
+        raise OSError(0, f"OpenCV cannot encode a {ext} image", path)
+    return buf.tobytes()
+
+
+def _predict_one(model, path, image_id, threshold, draw_dir, skip_bad):
+    try:
+        image = read_image(path)
+    except DataError as err:
+        if skip_bad:
+            return [], err
+        raise
     det = model.detect(image)
     keep = det.scores >= threshold
     det.boxes, det.labels, det.scores = det.boxes[keep], det.labels[keep], det.scores[keep]
-    stem = os.path.splitext(os.path.basename(path))[0]
     if draw_dir:
-        import cv2
-
         from .draw import draw_detections
 
+        target = drawn_path(draw_dir, image_id)
         drawn = draw_detections(image, det.boxes, det.labels, det.scores, model.classes_)
-        ok, buf = cv2.imencode(".jpg", cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
-        atomic_write_bytes(os.path.join(draw_dir, stem + ".jpg"), buf.tobytes())
-    return det.to_coco(stem)
+        atomic_write_bytes(target, _encode(drawn, target))
+    return det.to_coco(image_id), None
 
 
-def iter_predictions(model, paths, threshold=None, draw_dir=None, n_jobs=1, verbose=False):
-    """Yield each image's COCO results (a list; image_id = file stem), in order, streaming.
+def iter_predictions(model, paths, threshold=None, draw_dir=None, n_jobs=1, verbose=False, image_ids=None,
+                     skip_bad=False):
+    """Yield each image's COCO results (a list), in order, streaming.
+
+    ``image_id`` of the results is ``image_ids[i]`` (default :func:`relative_ids`
+    of the paths: for the images of one folder, their file names). With
+    ``draw_dir``, each image is also written there with its detections drawn,
+    at the same relative path (folders created, each file written atomically).
+    With ``skip_bad``, an image that cannot be read gives no results and is
+    counted in one warning at the end; else its DataError (naming it) is raised.
 
     At most ``2 * n_jobs`` images are read or predicted at once, so memory stays
     constant however many paths there are. With ``n_jobs`` > 1 images are spread
     over threads sharing the one model (OpenCV and numpy release the GIL in the heavy parts).
     """
     threshold = model.min_score if threshold is None else threshold
+    paths = list(paths)
+    ids = list(image_ids) if image_ids is not None else relative_ids(paths)
     if draw_dir:
         os.makedirs(draw_dir, exist_ok=True)
-    paths = list(paths)
+    skipped = []
+
+    def result(out):
+        entries, err = out
+        if err is not None:
+            skipped.append(err)
+        return entries
+
     if n_jobs == 1:
-        for path in progress(paths, "predicting", verbose):
-            yield _predict_one(model, path, threshold, draw_dir)
-        return
-    from collections import deque
-    from concurrent.futures import ThreadPoolExecutor
+        for path, image_id in progress(list(zip(paths, ids)), "predicting", verbose):
+            yield result(_predict_one(model, path, image_id, threshold, draw_dir, skip_bad))
+    else:
+        from collections import deque
+        from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(max_workers=n_jobs) as pool:
+        pool = ThreadPoolExecutor(max_workers=n_jobs)
         pending = deque()
-        bar = progress(range(len(paths)), "predicting", verbose)
-        done = iter(bar)
-        for path in paths:
-            pending.append(pool.submit(_predict_one, model, path, threshold, draw_dir))
-            if len(pending) >= 2 * n_jobs:
+        try:
+            bar = progress(range(len(paths)), "predicting", verbose)
+            done = iter(bar)
+            for path, image_id in zip(paths, ids):
+                pending.append(pool.submit(_predict_one, model, path, image_id, threshold, draw_dir, skip_bad))
+                if len(pending) >= 2 * n_jobs:
+                    next(done, None)
+                    yield result(pending.popleft().result())
+            while pending:
                 next(done, None)
-                yield pending.popleft().result()
-        while pending:
-            next(done, None)
-            yield pending.popleft().result()
-        next(done, None)  # let the bar close
+                yield result(pending.popleft().result())
+            next(done, None)  # let the bar close
+        finally:
+            for future in pending:  # an error, an interrupt or a closed generator: start nothing more
+                future.cancel()
+            pool.shutdown(wait=True)
+    if skipped:
+        warnings.warn(f"skipped {len(skipped)} image{'s' if len(skipped) > 1 else ''} that cannot be read "
+                      f"(first: {skipped[0]})", DataWarning, stacklevel=2)
 
 
-def predict_files(model, paths, threshold=None, draw_dir=None, n_jobs=1, verbose=False):
+def predict_files(model, paths, threshold=None, draw_dir=None, n_jobs=1, verbose=False, image_ids=None,
+                  skip_bad=False):
     """COCO results for every image path, as one list (see :func:`iter_predictions`)."""
-    return [entry for part in iter_predictions(model, paths, threshold, draw_dir, n_jobs, verbose) for entry in part]
+    return [entry for part in iter_predictions(model, paths, threshold, draw_dir, n_jobs, verbose, image_ids,
+                                               skip_bad) for entry in part]
 
 
-def write_predictions(path, model, paths, threshold=None, draw_dir=None, n_jobs=1, verbose=False):
+def write_predictions(path, model, paths, threshold=None, draw_dir=None, n_jobs=1, verbose=False, image_ids=None,
+                      skip_bad=False):
     """Stream COCO results for ``paths`` into the JSON file ``path`` (atomically); returns the detection count.
 
     Each image's detections are written as soon as they are ready, so a folder
-    of any size is predicted in constant memory.
+    of any size is predicted in constant memory. An interrupted or failed run
+    leaves the previous file at ``path`` as it was.
     """
     n = 0
     with atomic_path(path) as tmp:
         with open(tmp, "w", encoding="utf-8") as fh:
             fh.write("[")
-            for part in iter_predictions(model, paths, threshold, draw_dir, n_jobs, verbose):
+            for part in iter_predictions(model, paths, threshold, draw_dir, n_jobs, verbose, image_ids, skip_bad):
                 for entry in part:
                     fh.write(("," if n else "") + "\n" + json.dumps(entry))
                     n += 1
             fh.write("\n]\n")
+            fh.flush()
+            os.fsync(fh.fileno())
     return n
