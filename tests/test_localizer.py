@@ -353,3 +353,34 @@ def test_prediction_over_files_streams_in_order_and_in_bounded_memory(fitted, tm
     reads.clear()
     next(wf.iter_predictions(model, paths, n_jobs=1))
     assert len(reads) == 1
+
+
+# ------------------------------------------------------------- errors from worker processes
+@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+def test_fit_in_processes_names_a_corrupt_image(tmp_path, damage):
+    """fit(n_jobs=2) with one bad image: the DataError raised in a worker reaches the caller, naming the file.
+
+    "garbage": the file is replaced after the dataset was loaded; "truncated": only its
+    first 300 bytes are left (the JPEG header survives, the data does not).
+    """
+    from concurrent.futures.process import BrokenProcessPool
+
+    root = tmp_path / "voc"
+    demo.generate(root, n_images=30, seed=3)
+    train = load_dataset(root, split="train")
+    path = train[len(train) // 2].path
+    data = open(path, "rb").read()
+    with open(path, "wb") as fh:
+        fh.write(b"not an image at all" * 20 if damage == "garbage" else data[:300])
+    assert len(train) >= 8  # every image goes to the worker processes (fewer than 8 run in-process)
+    model = Localizer(mining_rounds=0, n_random_negatives=200, calibration_fraction=0.0, n_jobs=2)
+    try:
+        model.fit(train)
+    except BrokenProcessPool as exc:  # the failure this test guards against
+        pytest.fail(f"the process pool broke instead of reporting the file: {exc!r}")
+    except DataError as exc:
+        assert str(exc) == (f"{path}: cannot decode the image; replace it with a valid JPEG/PNG/BMP/TIFF file or "
+                            "remove it from the dataset")
+        assert exc.kind == "undecodable image"
+    else:
+        pytest.fail("fit accepted a corrupt image")
