@@ -110,6 +110,8 @@ class Localizer:
 
     Parameters
     ----------
+    All keyword-only. The valid type and range of each is in
+    :data:`classic_loc.settings.SPECS` (a bad value is one line naming it and its range).
     features : {"fhog", "hog", "haar", "fhog+haar", "hog+haar"}
         Feature backend: Felzenszwalb's HOG (31 features per cell, as dlib
         uses; the default, measurably better on every shared data set),
@@ -118,7 +120,7 @@ class Localizer:
         subset per class, see ``haar_features``), or a HOG and Haar together
         (one vector per window: the HOG part, then the Haar part).
     cell_size, block_size, n_bins, block_norm :
-        HOG settings (pixels per cell, cells per block, orientation bins,
+        HOG settings (pixels per cell, 2-64; cells per block, 1-8; orientation bins, 2-36;
         "L1", "L1-sqrt", "L2" or "L2-Hys").
     signed : bool
         Orientations over 0-360 degrees (the sign of the gradient kept) instead of 0-180.
@@ -141,11 +143,14 @@ class Localizer:
         Cells of the object part of a window when ``window_cells`` is None.
     context : int
         Cells of background around the object inside each window (Dalal and
-        Triggs' margin); the predicted box is the window less this margin.
+        Triggs' margin, 0-8); the predicted box is the window less this margin.
+        ``window_cells`` must leave at least 2 x 2 cells inside it.
     scale_step : float
-        Ratio between pyramid levels.
+        Ratio between pyramid levels, in [1.01, 4] (closer to 1 makes hundreds of levels).
     upsample : float
-        Scale of the first pyramid level (1: no upsampling).
+        Scale of the first pyramid level (1: no upsampling), in [0.05, 16]. An image whose
+        pyramid would exceed the limits of :mod:`classic_loc.pyramid` (levels, pixels,
+        windows) is refused with a DataError.
     min_size, max_size : float or None
         Range of object sizes (longer box side, pixels) searched; None: from
         the training boxes (their smallest / 1.25 and largest * 1.25).
