@@ -152,11 +152,12 @@ class Dataset:
             raise ValueError(f"{len(self.classes)} classes but {len(self.category_ids)} category ids")
         self.root = str(root)
         self.format = format
-        given = sum(r.coco_id is not None for r in self.records)
-        if not given:  # ids not given: number by position
-            self.records = [replace(r, coco_id=k + 1) for k, r in enumerate(self.records)]
-        elif given < len(self.records):
+        ids = [r.coco_id for r in self.records]
+        if self.own_coco_ids and None in ids:
             raise ValueError("coco_id is given for some records and not for others: give it for all or none")
+        if not self.own_coco_ids and (None in ids or len(set(ids)) != len(ids)):
+            # the ids only number the images (a subset keeps its parent's numbers): number by position
+            self.records = [replace(r, coco_id=k + 1) for k, r in enumerate(self.records)]
         coco_ids = [r.coco_id for r in self.records]
         if len(set(coco_ids)) != len(coco_ids):
             raise ValueError("duplicate COCO image ids among the records")
