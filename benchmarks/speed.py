@@ -163,7 +163,7 @@ def stage_split(model, images):
 
 def scoring_flops(model, image):
     """Multiply-adds of the scoring stage counted as a dense product: 2 * windows * D per template and level."""
-    fp = model._feature_params()
+    fp = model.feature_params_
     flops = 0
     for s, _, _, level in pyramid_levels(image, fp, model.templates_, model.scale_step, model.upsample):
         for t in model.templates_:

@@ -203,7 +203,7 @@ def test_haar_localizer_fits_selects_and_round_trips(demo_haar, tmp_path, featur
     train, test = demo_haar
     model = Localizer(features=features, haar_features=30, haar_candidates=400, mining_rounds=1,
                       n_random_negatives=500).fit(train)
-    fp = model._feature_params()
+    fp = model.feature_params_
     for t, name in zip(model.templates_, model.classes_):
         assert t.haar.shape == (30, 5)
         check_haar_coords(t.haar, *fp.haar_window(t.window_cells))
