@@ -362,7 +362,7 @@ def _cmd_predict(args):
     _checked(lambda: model.set_params(**changes))
     _check_params(model)
     n_jobs = (os.cpu_count() or 1) if args.n_jobs == -1 else args.n_jobs
-    items = collect_images(args.inputs, exclude=[args.draw] if args.draw else ())
+    items = collect_images(args.inputs)
     if not items:
         raise DataError(" ".join(args.inputs), "", "no image files found", "give image files or folders of images",
                         kind="missing image")

@@ -355,19 +355,18 @@ def _is_regular(path):
         return False
 
 
-def collect_images(inputs, exclude=()):
+def collect_images(inputs):
     """``(path, image_id)`` of every image in ``inputs`` (image files and folders), in order.
 
     A folder gives its regular image files (by extension), sorted, its subfolders
-    included; hidden files and folders (names starting with ".") and the folders
-    in ``exclude`` are skipped. A file given explicitly must be a regular file (a
+    included; hidden files and folders (names starting with ".") are skipped.
+    A file given explicitly must be a regular file (a
     FIFO or device is refused: reading it could block). The same file given twice
     is listed once. ``image_id`` is the path relative to the deepest folder
     common to the inputs, with "/" (see :func:`relative_ids`).
     """
     from .datasets._common import IMAGE_EXTENSIONS
 
-    excluded = {_norm(e) for e in exclude if e}
     paths, anchors, seen = [], [], set()
 
     def add(path):
@@ -381,8 +380,7 @@ def collect_images(inputs, exclude=()):
         if os.path.isdir(item):
             anchors.append(os.path.abspath(item))
             for dirpath, dirnames, filenames in os.walk(item):
-                dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")
-                                     and _norm(os.path.join(dirpath, d)) not in excluded)
+                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
                 for name in sorted(filenames):
                     full = os.path.join(dirpath, name)
                     if not name.startswith(".") and name.lower().endswith(IMAGE_EXTENSIONS) and _is_regular(full):
