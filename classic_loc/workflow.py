@@ -1,8 +1,17 @@
 """The runs the command line (and the benchmarks) make: fit, evaluate, report; predict over files.
 
 :func:`fit_and_evaluate` trains on one split, scores the test split with the
-shared evaluator, times prediction and writes the model and a JSON report.
-:func:`predict_files` streams images through a model (constant memory).
+shared evaluator, times prediction and writes the model and a JSON report
+(keeping them in a temporary folder when they cannot be written). Its worker
+processes end with it (:func:`workers_die_with_parent`).
+:func:`predict_files` streams images through a model (constant memory), each
+result keyed by the image's path relative to the inputs' common folder
+(:func:`collect_images`, :func:`relative_ids`).
+
+Checks a command makes before any work: :func:`check_outputs` (no output over
+an input or over another output), :func:`check_writable` (every output
+location can be written), :func:`check_images` (every training and test
+image decodes).
 """
 
 import json
@@ -16,7 +25,7 @@ from contextlib import ExitStack, contextmanager
 
 import numpy as np
 
-from ._fileio import atomic_path, atomic_write_bytes, atomic_write_text
+from ._fileio import TMP_MARKER, atomic_path, atomic_write_bytes, atomic_write_text
 from ._progress import progress
 from .errors import DataError, DataWarning
 from .evaluation import evaluate
@@ -181,21 +190,23 @@ def workers_die_with_parent():
     clean-up only runs when the parent can run it). Other joblib backends a
     caller chose (threads, Dask) are left alone.
     """
+    import threading
+
     try:
         from joblib import parallel_config
         from joblib._parallel_backends import LokyBackend
         from joblib.parallel import get_active_backend
-    except ImportError:  # no joblib (prediction-only install), or another joblib layout
-        yield
-        return
-    import threading
 
-    backend, _ = get_active_backend()
-    if not isinstance(backend, LokyBackend):
+        backend, _ = get_active_backend()
+        main = threading.current_thread() is threading.main_thread()
+        config = parallel_config(backend="loky", initializer=_die_with_parent, initargs=(os.getpid(), main)) \
+            if isinstance(backend, LokyBackend) else None
+    except Exception:  # no joblib (prediction-only install), or a joblib without these: leave it as it is
+        config = None
+    if config is None:
         yield
         return
-    main = threading.current_thread() is threading.main_thread()
-    with parallel_config(backend="loky", initializer=_die_with_parent, initargs=(os.getpid(), main)):
+    with config:
         yield
 
 
@@ -295,7 +306,8 @@ def check_writable(what, path, folder=False):
     if not os.path.isdir(probe_dir):
         raise DataError(path, what, f"{probe_dir} is a file, not a folder", "choose an output path inside a folder",
                         kind="unwritable output")
-    probe = os.path.join(probe_dir, f".classic-loc-probe-{os.getpid()}-{next(_probe_counter)}")
+    # named as atomic_path names its temporaries, so that a probe left by a SIGKILL is swept like them
+    probe = os.path.join(probe_dir, f".classic-loc-probe{TMP_MARKER}{os.getpid()}-{next(_probe_counter)}")
     try:
         fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:

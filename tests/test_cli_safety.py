@@ -249,7 +249,7 @@ def test_unwritable_outputs_are_found_before_training(voc, tmp_path, capsys, mon
     real_open = os.open
 
     def full_disk(path, *args, **kwargs):
-        if ".classic-loc-probe-" in os.fspath(path):
+        if ".classic-loc-probe" in os.fspath(path):
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)
         return real_open(path, *args, **kwargs)
 
