@@ -26,6 +26,17 @@ from .errors import DataError
 __all__ = ["main", "build_parser"]
 
 
+class _UsageError(Exception):
+    """A command line that argparse cannot parse; main() prints it as one line (exit 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line naming the command and pointing to its --help."""
+
+    def error(self, message):
+        raise _UsageError(f"{self.prog}: {message}; see `{self.prog} --help`")
+
+
 def _iou(text):
     """An IoU threshold for argparse: a finite number in (0, 1]."""
     try:
@@ -71,7 +82,7 @@ def _add_data_options(p, split_default):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="classic-loc",
         description="The classical HOG + linear SVM + ridge object localization baseline, "
                     "and the evaluator it shares with CNN models.")
@@ -480,7 +491,11 @@ def main(argv=None):
     """Run the command line; returns the exit status (see the module's docstring)."""
     _single_threaded_blas()
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except _UsageError as err:
+        print(f"error: {_one_line(err)}", file=sys.stderr)
+        return 2
     if args.command is None:
         parser.print_help()
         return 2

@@ -238,8 +238,9 @@ def test_cli_evaluate_iou_nan_is_refused_and_writes_nothing(tmp_path, capsys):
     for bad in ("nan", "inf", "1.5", "-1", "0"):
         assert main(["evaluate", "--gt", str(tmp_path / "gt.json"), "--pred", str(tmp_path / "p.json"),
                      "--iou", bad, "--out", str(tmp_path / "r.json")]) == 2
-        err = capsys.readouterr().err.strip()
-        assert err.startswith("error: evaluate: iou_threshold: ") and "(0, 1]" in err and "\n" not in err
+        err = capsys.readouterr().err.strip()  # refused by the command line before any file is read
+        assert err.startswith("error: classic-loc evaluate: argument --iou: ") and "(0, 1]" in err
+        assert "\n" not in err
         assert not (tmp_path / "r.json").exists()
 
 

@@ -267,7 +267,7 @@ def test_cli_fit_predict_evaluate(demo_small, tmp_path, capsys):
     assert main(["predict", "--model", str(model_path), *images, "--out", str(preds), "--draw", str(draw),
                  "--quiet", "--threshold", "0.05"]) == 0
     results = json.loads(preds.read_text())
-    assert all(r["score"] >= 0.05 and r["image_id"] in {os.path.splitext(os.path.basename(p))[0] for p in images}
+    assert all(r["score"] >= 0.05 and r["image_id"] in {os.path.basename(p) for p in images}
                for r in results)
     assert sorted(os.listdir(draw)) == sorted(os.path.splitext(os.path.basename(p))[0] + ".jpg" for p in images)
     capsys.readouterr()
