@@ -2,8 +2,7 @@
 
 :func:`fit_and_evaluate` trains on one split, scores the test split with the
 shared evaluator, times prediction and writes the model and a JSON report
-(keeping them in a temporary folder when they cannot be written). Its worker
-processes end with it (:func:`workers_die_with_parent`).
+(keeping them in a temporary folder when they cannot be written).
 :func:`predict_files` streams images through a model (constant memory), each
 result keyed by the image's path relative to the inputs' common folder
 (:func:`collect_images`, :func:`relative_ids`).
@@ -17,7 +16,6 @@ image decodes).
 import json
 import os
 import stat
-import sys
 import tempfile
 import time
 import warnings
@@ -33,7 +31,7 @@ from .images import read_image
 
 __all__ = ["fit_and_evaluate", "evaluate_model", "iter_predictions", "predict_files", "write_predictions",
            "single_thread", "image_files", "collect_images", "relative_ids", "drawn_path", "check_outputs",
-           "check_writable", "check_images", "workers_die_with_parent"]
+           "check_writable", "check_images"]
 
 REPORT_KEYS = ("metrics", "fit_seconds", "predict_ms_per_image", "model_bytes", "mean_iou_before_refinement",
                "mean_iou_after_refinement", "unreachable_boxes")
@@ -111,15 +109,14 @@ def fit_and_evaluate(model, train, test, model_path=None, report_path=None, verb
     """Fit ``model`` on ``train``, evaluate on ``test``, save the model and a JSON report.
 
     Worker processes (``n_jobs`` > 1) end with this process, however it ends
-    (see :func:`workers_die_with_parent`). When the model or the report cannot be
+    (see :func:`classic_loc.parallel.workers_die_with_parent`). When the model or the report cannot be
     written (a full disk, say), it is written into a new temporary folder instead
     and an ``OSError`` whose message says where is raised after both writes.
 
     Returns the report (a dict with at least :data:`REPORT_KEYS`).
     """
     t0 = time.perf_counter()
-    with workers_die_with_parent():
-        model.fit(train)
+    model.fit(train)
     fit_seconds = time.perf_counter() - t0
     ev = evaluate_model(model, test, verbose=verbose)
     model_bytes, model_failure = _rescue_write("model", model_path, model.save) if model_path else (None, None)
@@ -148,66 +145,6 @@ def fit_and_evaluate(model, train, test, model_path=None, report_path=None, verb
     if report_failure:
         raise _failed_write("report", report_path, *report_failure)
     return report
-
-
-# ------------------------------------------------------------------ worker processes
-def _die_with_parent(parent_pid, use_pdeathsig):
-    """Initializer of every worker process: end when the parent process ends, even by SIGKILL.
-
-    On Linux the kernel sends SIGKILL to the worker when the parent's thread that
-    started it ends (prctl PR_SET_PDEATHSIG; used only when that thread is the
-    parent's main thread). Everywhere, a daemon thread checks every 0.2 s that
-    the parent is still the worker's parent and ends the worker when it is not.
-    """
-    import threading
-
-    if use_pdeathsig and sys.platform.startswith("linux"):
-        try:
-            import ctypes
-            import signal
-
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
-        except (OSError, AttributeError):
-            pass
-    if os.getppid() != parent_pid:  # the parent died before prctl took effect
-        os._exit(1)
-
-    def watch():
-        while True:
-            time.sleep(0.2)
-            if os.getppid() != parent_pid:
-                os._exit(1)
-
-    threading.Thread(target=watch, name="classic-loc-parent-watch", daemon=True).start()
-
-
-@contextmanager
-def workers_die_with_parent():
-    """Inside the block, joblib's process workers (loky, the default) end when this process ends.
-
-    Without it, workers of a parent killed by SIGKILL keep running (loky's own
-    clean-up only runs when the parent can run it). Other joblib backends a
-    caller chose (threads, Dask) are left alone.
-    """
-    import threading
-
-    try:
-        from joblib import parallel_config
-        from joblib._parallel_backends import LokyBackend
-        from joblib.parallel import get_active_backend
-
-        backend, _ = get_active_backend()
-        main = threading.current_thread() is threading.main_thread()
-        config = parallel_config(backend="loky", initializer=_die_with_parent, initargs=(os.getpid(), main)) \
-            if isinstance(backend, LokyBackend) else None
-    except Exception:  # no joblib (prediction-only install), or a joblib without these: leave it as it is
-        config = None
-    if config is None:
-        yield
-        return
-    with config:
-        yield
 
 
 # ------------------------------------------------------------------ checks before any work

@@ -23,7 +23,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from classic_loc.datasets import Dataset, read_coco, read_csv, read_voc, read_yolo
-from classic_loc.errors import DataError, DataWarning
+from classic_loc.errors import DataWarning
 
 __all__ = ["TARGETS"]
 

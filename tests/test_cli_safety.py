@@ -15,7 +15,6 @@ import subprocess
 import sys
 
 import cv2
-import numpy as np
 import pytest
 
 import classic_loc._demo as demo

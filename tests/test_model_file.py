@@ -10,9 +10,7 @@
 """
 
 import hashlib
-import io
 import json
-import math
 import sys
 import time
 import tracemalloc

@@ -74,13 +74,14 @@ def _descendants(pid):
     return found
 
 
-def _start(args, cwd):
-    """The command line in a subprocess; its stderr goes to a file (a pipe would block a reader while any
-    process that inherited it lives), read by :func:`_stderr`."""
+def _start(args, cwd, python_code=None):
+    """The command line (or ``python -c python_code``) in a subprocess; its stderr goes to a file (a pipe
+    would block a reader while any process that inherited it lives), read by :func:`_stderr`."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("CLASSIC_LOC_DEBUG", None)
+    command = ["-c", python_code] if python_code else ["-m", "classic_loc", *args]
     with open(os.path.join(cwd, "stderr.txt"), "wb") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "classic_loc", *args], cwd=cwd, env=env,
+        proc = subprocess.Popen([sys.executable, *command], cwd=cwd, env=env,
                                 start_new_session=True, stdout=subprocess.DEVNULL, stderr=err)
     proc.stderr_path = os.path.join(cwd, "stderr.txt")
     return proc
@@ -117,12 +118,13 @@ def _live_descendants(pid):
     return [p for p in _descendants(pid) if _alive(p)]
 
 
-def _fit_with_workers(voc, out, tmp_path, sig):
+def _fit_with_workers(voc, out, tmp_path, sig, python_code=None):
     """Start a fit with two worker processes, send ``sig`` once they exist; return (exit status, stderr, workers).
 
     Waits up to 10 s after the parent has ended for every process it started to end.
     """
-    proc = _start(["fit", "--data", str(voc), "--out", str(out), "--quiet", "--n-jobs", "2", *SLOW_FIT], tmp_path)
+    proc = _start(["fit", "--data", str(voc), "--out", str(out), "--quiet", "--n-jobs", "2", *SLOW_FIT], tmp_path,
+                  python_code)
     workers = []
     try:
         workers = _wait_for(lambda: (lambda d: d if len(d) >= 2 else None)(_live_descendants(proc.pid)), 90,
@@ -158,6 +160,15 @@ def test_fit_interrupted_with_workers_leaves_no_worker_and_the_old_model(voc, tm
     assert _leftovers(tmp_path) == []  # fit writes nothing before training ends
     if sig != signal.SIGKILL:
         assert stderr.strip() == f"interrupted ({signal.Signals(sig).name})"
+
+
+def test_fit_through_the_python_api_killed_leaves_no_worker(voc, tmp_path):
+    # not only the command line: Localizer.fit's own worker processes end with their parent
+    code = (f"from classic_loc import Localizer, load_dataset\n"
+            f"Localizer(n_jobs=2, mining_rounds=3, n_random_negatives=3000).fit(load_dataset({str(voc)!r}))\n")
+    rc, _, workers = _fit_with_workers(voc, tmp_path / "unused.npz", tmp_path, signal.SIGKILL, code)
+    assert len(workers) >= 2 and rc == -signal.SIGKILL
+    assert not [p for p in workers if _alive(p)]
 
 
 def _predict_until_writing(model_file, voc, out, tmp_path, extra=()):

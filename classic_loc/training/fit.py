@@ -4,17 +4,18 @@ scikit-learn is used here and only here (and in nothing the prediction path impo
 """
 
 import dataclasses
+import functools
 import math
 import time
 
 import numpy as np
-from joblib import Parallel, delayed
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.svm import LinearSVC
 
 from .._progress import log, progress
 from ..boxes import _intersection, box_area, box_iou
 from ..errors import DataError
+from ..parallel import parallel_map
 from ..pyramid import reachable_scales, scale_range
 from ..scan import Template, detect_image, scan_image
 from .haar_select import candidate_pool, l1_select
@@ -29,7 +30,7 @@ def _parallel(n_jobs, func, items, desc, verbose):
     if n_jobs == 1 or len(items) < 8:
         return [func(it) for it in progress(items, desc, verbose)]
     chunks = [items[i::max(1, n_jobs * 4)] for i in range(max(1, n_jobs * 4))]
-    out = Parallel(n_jobs=n_jobs)(delayed(_run_chunk)(func, c) for c in progress(chunks, desc, verbose))
+    out = parallel_map(functools.partial(_run_chunk, func), progress(chunks, desc, verbose), n_jobs)
     result = [None] * len(items)
     for i, part in enumerate(out):  # undo the round-robin split
         result[i::len(chunks)] = part
@@ -47,6 +48,10 @@ def _fit_svm(pos, neg, C, seed):
                     class_weight={1: max(1.0, len(neg) / max(len(pos), 1) / 4), 0: 1.0}, random_state=seed)
     svm.fit(X, y)
     return svm.coef_[0].astype(np.float32), float(svm.intercept_[0])
+
+
+def _fit_svm_job(job):
+    return _fit_svm(*job)
 
 
 def _usable(rec):
@@ -319,8 +324,8 @@ def train_templates(dataset, p, verbose=False):
          + "; negatives " + ", ".join(f"{len(x)}" for x in neg))
 
     def fit_all(pos, neg):
-        out = Parallel(n_jobs=min(p["n_jobs"], n_k) if p["n_jobs"] != 1 else 1)(
-            delayed(_fit_svm)(pos[k], neg[k], p["C"], p["seed"]) for k in range(n_k))
+        out = parallel_map(_fit_svm_job, [(pos[k], neg[k], p["C"], p["seed"]) for k in range(n_k)],
+                           min(p["n_jobs"], n_k) if p["n_jobs"] != 1 else 1)
         return [dataclasses.replace(geometry[k], weights=w, bias=b) for k, (w, b) in enumerate(out)]
 
     templates = fit_all(pos, neg)
