@@ -95,8 +95,10 @@ def build_parser():
                     "loc_accuracy, corloc, presence accuracy/precision/recall, COCO mAP, mAP50, mAP75, per class "
                     "and a confusion matrix. Predictions are a COCO results JSON list "
                     '[{"image_id", "category_id", "bbox": [x, y, w, h], "score"}] as CNN detection code writes '
-                    "it; image_id is the COCO id or the image's file stem, category_id the COCO id or the class "
-                    "name.")
+                    "it; category_id is the COCO id or the class name. image_id: an integer is the image's COCO id "
+                    "when the ground truth is COCO; otherwise the first that matches of the path relative to the "
+                    "data set, the file name, the stem, the integer of a numeric stem (123 for 000123.jpg), then the "
+                    "last part of a path; an id matching two images or none is an error.")
     ev.add_argument("--gt", required=True, metavar="PATH",
                     help="ground truth: a COCO JSON file or a VOC/COCO/YOLO/CSV dataset path")
     ev.add_argument("--pred", required=True, metavar="PREDS_JSON", help="predictions as a COCO results JSON file")
