@@ -38,7 +38,10 @@ def test_fuzz_counts_valid_refused_and_crashes_over_the_whole_space():
     assert details[1].startswith("KeyError at tests/test_fuzz_bench.py:")
 
 
-def test_fuzz_finds_the_target_modules_of_the_tests():
+def test_fuzz_finds_every_reader_of_user_input_in_the_tests():
     targets = fuzz.load_targets()
+    # the four annotation formats, image headers, results files and mappings, model files
+    assert set(targets) == {"voc", "coco", "yolo", "csv", "image", "predictions_json", "predictions_mapping",
+                            "model_file"}
     for name, (module, strategy, run) in targets.items():
         assert module.startswith("fuzz_") and callable(run), name
