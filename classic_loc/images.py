@@ -69,8 +69,9 @@ def open_regular(path, what="image"):
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
             kind = next((name for test, name in _FILE_TYPES if test(mode)), "not a regular file")
+            noun = what if what.endswith("file") else f"{what} file"
             raise DataError(printable(path), "", f"the {what} path is {kind}, not a regular file",
-                            f"give the path of a {what} file", kind="not a file")
+                            f"give the path of {'an' if noun[0] in 'aeiou' else 'a'} {noun}", kind="not a file")
         return os.fdopen(fd, "rb")
     except BaseException:
         os.close(fd)

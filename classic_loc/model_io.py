@@ -152,6 +152,9 @@ def load_model(path):
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
+        if os.path.exists(path):  # a folder, FIFO or device: never opened (a FIFO would block)
+            raise _fail(path, "the model path is not a regular file", "give the path of a model file written by "
+                        "`classic_loc fit` or Localizer.save")
         raise _fail(path, "no such model file", "check the path, or train one with `python -m classic_loc fit`")
     limit = f"the limit of {MAX_MODEL_BYTES:,} bytes (classic_loc.model_io.MAX_MODEL_BYTES)"
     size = os.path.getsize(path)

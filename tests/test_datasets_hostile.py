@@ -125,7 +125,8 @@ def test_load_json_refuses_huge_integers_bad_text_and_non_files(tmp_path):
     _error(load_json, tmp_path / "latin.json", "predictions", match=r"latin.json: the predictions file is not UTF-8")
     (tmp_path / "dir.json").mkdir()
     _error(load_json, tmp_path / "dir.json", "predictions",
-           match=r"dir.json: the predictions file path is a folder, not a regular file", kind="not a file")
+           match=r"dir.json: the predictions file path is a folder, not a regular file; give the path of a "
+                 r"predictions file$", kind="not a file")
     assert load_json(_coco(tmp_path), "COCO")["categories"] == [{"id": 3, "name": "cat"}]
 
 
@@ -400,7 +401,7 @@ def test_a_fifo_named_like_an_image_is_refused_without_hanging(tmp_path):
     for fn in (read_image, image_size):
         err = _finishes(fn, fifo)
         assert str(err) == (f"{fifo}: the image path is a FIFO (named pipe), not a regular file; "
-                            "give the path of a image file") and err.kind == "not a file"
+                            "give the path of an image file") and err.kind == "not a file"
     voc = _voc(tmp_path / "voc")
     (voc / "JPEGImages" / "img1.png").unlink()
     os.mkfifo(voc / "JPEGImages" / "img1.png")

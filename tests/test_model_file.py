@@ -11,6 +11,7 @@
 
 import hashlib
 import json
+import os
 import sys
 import time
 import tracemalloc
@@ -402,3 +403,16 @@ def test_load_errors_are_data_errors_with_kind(model_path, tmp_path):
     with pytest.raises(DataError) as info:
         Localizer.load(tmp_path / "junk.npz")
     assert isinstance(info.value, ModelFileError) and info.value.kind == "bad model file"
+
+
+def test_a_model_path_that_is_a_fifo_or_folder_is_refused_without_blocking(tmp_path):
+    fifo = tmp_path / "model.npz"
+    os.mkfifo(fifo)
+    (tmp_path / "dir.npz").mkdir()
+    for path in (fifo, tmp_path / "dir.npz"):
+        with pytest.raises(ModelFileError) as info:
+            Localizer.load(path)
+        assert str(info.value) == (f"{path}: the model path is not a regular file; give the path of a model file "
+                                   "written by `classic_loc fit` or Localizer.save")
+    with pytest.raises(ModelFileError, match="no such model file"):
+        Localizer.load(tmp_path / "missing.npz")
