@@ -111,8 +111,13 @@ def _check_pred_box(box, file, item):
                         "write boxes in pixel coordinates of the image", kind="bad box")
 
 
+def _id_key(image_id):
+    """An image id as a comparable value: numpy and Python integers alike."""
+    return int(image_id) if isinstance(image_id, (int, np.integer)) else image_id
+
+
 def _from_coco_list(results, dataset, file):
-    per_image = {}
+    per_image, id_of = {}, {}
     for k, r in enumerate(results):
         item = f"[{k}]"
         if not isinstance(r, dict) or not {"image_id", "category_id", "bbox", "score"} <= set(r):
@@ -129,6 +134,15 @@ def _from_coco_list(results, dataset, file):
             raise DataError(file, item, f"score {_show(score)} is not a finite number", "write a finite score",
                             kind="malformed prediction")
         img = dataset.match_image_id(r["image_id"], file, item)
+        key = _id_key(r["image_id"])
+        first = id_of.setdefault(img, (key, k))
+        # two spellings of one image (7 and "000007.jpg") are one image; but an id matched only by the last part of
+        # its path (a/img.jpg, b/img.jpg from predict a/ b/) may be another image of the same name: never merge them
+        if first[0] != key and (dataset.matched_by_last_part(key) or dataset.matched_by_last_part(first[0])):
+            raise DataError(file, item, f"image_id {_show(r['image_id'])} names the same image "
+                            f"({dataset[img].image_id}) as image_id {_show(first[0])} of result [{first[1]}]",
+                            "give each image one id (the images of two folders cannot share one ground-truth "
+                            "image)", kind="ambiguous image id")
         label = _class_of(r["category_id"], dataset, file, item)
         box = box_convert([values], "xywh", "xyxy")[0]
         _check_pred_box(box, file, item)

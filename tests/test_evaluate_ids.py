@@ -314,3 +314,25 @@ def test_coco_ids_given_for_some_records_only_are_refused_and_pixels_need_a_file
     ds = Dataset([ImageRecord("a", None, 10, 10)], ["cat"], root="gt.json")
     with pytest.raises(DataError, match=r"^gt.json: image 'a': the image has no file"):
         ds.image(0)
+
+
+def test_two_ids_that_resolve_to_one_image_are_an_error_not_a_merge():
+    # predict a/ b/ writes a/img.jpg and b/img.jpg; a ground truth holding one img.jpg must not take both
+    gt = _voc_like(["img"])
+    a, b = _perfect(gt, ["a/img.jpg"])[0], _perfect(gt, ["b/img.jpg"])[0]
+    assert evaluate(gt, [a])["loc_accuracy"] == 1.0  # alone, the last part of the path matches
+    with pytest.raises(DataError) as info:
+        evaluate(gt, [a, dict(b, score=0.95)])
+    assert str(info.value) == ("predictions: [1]: image_id 'b/img.jpg' names the same image (img) as image_id "
+                               "'a/img.jpg' of result [0]; give each image one id (the images of two folders cannot "
+                               "share one ground-truth image)")
+    with pytest.raises(DataError, match=r"\[1\]: image_id 'img.jpg' names the same image \(img\) as image_id "
+                                         r"'a/img.jpg' of result \[0\]"):
+        evaluate(gt, [a, dict(a, image_id="img.jpg")])  # a direct match and a last-part match: refused too
+    # the same id many times, and two exact spellings of one image, are one image
+    many = [dict(a, bbox=[10, 10, 40, 50 - k]) for k in range(3)]
+    assert len(read_predictions(many, gt)[0].boxes) == 3
+    numbered = _voc_like(["000123"])
+    p = _perfect(numbered, [123])[0]
+    both = [p, dict(p, image_id=np.int64(123)), dict(p, image_id="000123.jpg"), dict(p, image_id="000123")]
+    assert len(read_predictions(both, numbered)[0].boxes) == 4

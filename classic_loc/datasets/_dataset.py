@@ -271,6 +271,19 @@ class Dataset:
                             "and check --gt and --split", kind="unknown image")
         return self._unique(found, show, file, item)
 
+    def matched_by_last_part(self, image_id):
+        """True when ``image_id`` is a path with folders that names an image only by its last part.
+
+        Such an id (``run/a/img.jpg``) may come from another folder than the ground
+        truth's image of that name, so two of them that name one image are two images.
+        """
+        if not isinstance(image_id, str):
+            return False
+        key = image_id.replace("\\", "/")
+        while key.startswith("./"):
+            key = key[2:]
+        return "/" in key.rstrip("/") and self._match_name(key) is None
+
     def _where(self):
         return f" ({self.root or 'in memory'})"
 
