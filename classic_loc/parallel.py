@@ -7,11 +7,23 @@ however it ends, even by SIGKILL (:func:`workers_die_with_parent`), so a killed
 """
 
 import os
+import re
+import shutil
 import sys
+import threading
 import time
 from contextlib import contextmanager
 
-__all__ = ["parallel_map", "workers_die_with_parent"]
+from ._fileio import pid_alive
+
+__all__ = ["parallel_map", "workers_die_with_parent", "remove_stale_worker_files"]
+
+SHARED_MEMORY = "/dev/shm"
+# what loky and joblib leave in shared memory when every process of a run is killed at once (an OOM kill, `docker
+# kill`): loky's named semaphores and joblib's memory-mapping folders, each named after the process that made it
+_WORKER_FILES = re.compile(r"^(?:sem\.loky-(\d+)-[\w-]+|joblib_memmapping_folder_(\d+)_[\w-]+)$")
+_swept = []  # one sweep per process
+_sweep_lock = threading.Lock()
 
 
 def parallel_map(func, items, n_jobs):
@@ -24,8 +36,43 @@ def parallel_map(func, items, n_jobs):
         return [func(item) for item in items]
     from joblib import Parallel, delayed
 
+    with _sweep_lock:
+        if not _swept:
+            _swept.append(remove_stale_worker_files())
     with workers_die_with_parent():
         return Parallel(n_jobs=n_jobs)(delayed(func)(item) for item in items)
+
+
+def remove_stale_worker_files(folder=SHARED_MEMORY):
+    """Remove what loky's and joblib's processes left in ``folder`` after being killed; return the names.
+
+    Only entries named after a process that no longer exists are removed
+    (``sem.loky-<pid>-*``, ``joblib_memmapping_folder_<pid>_*``). When the whole
+    process group of a run is killed, loky's resource tracker dies with it and
+    cannot remove them; the next parallel run of this package does.
+    """
+    removed = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    for name in names:
+        m = _WORKER_FILES.match(name)
+        if not m:
+            continue
+        pid = int(m.group(1) or m.group(2))
+        if pid == os.getpid() or pid_alive(pid):
+            continue
+        path = os.path.join(folder, name)
+        try:
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            else:
+                os.unlink(path)
+            removed.append(name)
+        except OSError:
+            pass
+    return removed
 
 
 def _die_with_parent(parent_pid, use_pdeathsig):
@@ -36,8 +83,6 @@ def _die_with_parent(parent_pid, use_pdeathsig):
     parent's main thread). Everywhere, a daemon thread checks every 0.2 s that
     the parent is still the worker's parent and ends the worker when it is not.
     """
-    import threading
-
     if use_pdeathsig and sys.platform.startswith("linux"):
         try:
             import ctypes
@@ -67,8 +112,6 @@ def workers_die_with_parent():
     clean-up only runs when the parent can run it). Other joblib backends a
     caller chose (threads, Dask) are left alone.
     """
-    import threading
-
     try:
         from joblib import parallel_config
         from joblib._parallel_backends import LokyBackend

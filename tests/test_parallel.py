@@ -1,0 +1,51 @@
+"""classic_loc.parallel: results in order, and no leftovers of killed worker processes."""
+
+import os
+import subprocess
+import sys
+
+from classic_loc.parallel import parallel_map, remove_stale_worker_files
+
+
+def _square(x):
+    return x * x
+
+
+def test_parallel_map_keeps_the_order_in_processes_and_in_this_process():
+    items = list(range(20))
+    assert parallel_map(_square, items, 1) == parallel_map(_square, iter(items), 2) == [x * x for x in items]
+
+
+def _dead_pid():
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_stale_semaphores_and_memmapping_folders_of_dead_processes_are_removed(tmp_path):
+    dead, alive = _dead_pid(), os.getppid()
+    names = {f"sem.loky-{dead}-1ixoropg": "file", f"joblib_memmapping_folder_{dead}_7e9a5b_303ed1": "dir",
+             f"sem.loky-{alive}-38ecl162": "file", f"joblib_memmapping_folder_{alive}_4685b0_ac0971": "dir",
+             f"sem.loky-{os.getpid()}-abc": "file", "sem.other-1-x": "file", "unrelated.txt": "file"}
+    for name, kind in names.items():
+        if kind == "dir":
+            (tmp_path / name).mkdir()
+            (tmp_path / name / "array.mmap").write_bytes(b"x")
+        else:
+            (tmp_path / name).write_bytes(b"x")
+    removed = remove_stale_worker_files(tmp_path)
+    assert sorted(removed) == sorted([f"sem.loky-{dead}-1ixoropg", f"joblib_memmapping_folder_{dead}_7e9a5b_303ed1"])
+    assert sorted(os.listdir(tmp_path)) == sorted(set(names) - set(removed))
+    assert remove_stale_worker_files(tmp_path / "missing") == []
+
+
+def test_a_parallel_run_sweeps_shared_memory_once(monkeypatch):
+    import classic_loc.parallel as par
+
+    calls = []
+    monkeypatch.setattr(par, "_swept", [])
+    monkeypatch.setattr(par, "remove_stale_worker_files", lambda: calls.append(1) or [])
+    parallel_map(_square, range(4), 2)
+    parallel_map(_square, range(4), 2)
+    parallel_map(_square, range(4), 1)  # in this process: no workers, no sweep
+    assert calls == [1]
