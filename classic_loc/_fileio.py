@@ -6,16 +6,32 @@ once the new one is complete. The temporary file is named
 interrupted (Ctrl-C, SIGTERM through the command line's handler); after a
 SIGKILL it may stay, clearly named, and the next write into that folder by any
 process removes the ones whose process is no longer alive.
+
+What a path is decides how it is written (:func:`output_kind`), as Unix tools do:
+
+- a regular file, or a path that does not exist yet: atomically, as above; a
+  symbolic link stays a link and the file it points to is replaced;
+- an existing character device or FIFO (``/dev/null``, a terminal, a named
+  pipe), or an open file of a process (``/dev/stdout``, ``/dev/fd/N``): written
+  through, opened and written directly (no temporary file, no rename, so a
+  device is never replaced by a regular file);
+- anything else (a folder, a block device, a socket): refused with a
+  :class:`~classic_loc.errors.DataError`.
+
+An ``OSError`` raised inside the block that names no file (a ``write`` on a
+full disk names none) or names the temporary file is raised again naming the
+output path, so that every error line says which file it concerns.
 """
 
 import itertools
 import os
 import re
+import stat
 import threading
 from contextlib import contextmanager
 
 __all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "TMP_MARKER", "remove_stale_temporaries",
-           "pid_alive"]
+           "pid_alive", "output_kind", "describe_file_type", "fsync_file"]
 
 TMP_MARKER = ".classic-loc-tmp-"
 _TMP_RE = re.compile(r"^\..*" + re.escape(TMP_MARKER) + r"(\d+)-\d+$")
@@ -69,6 +85,70 @@ def _sweep_once(folder):
     remove_stale_temporaries(folder)
 
 
+_PROCESS_FILES = ("/proc/", "/dev/fd/")
+
+
+def _through_process_file(path):
+    """True when ``path`` is, or is a chain of links through, an open file of a process (/dev/stdout -> /proc/self/fd/1)."""
+    p = os.path.abspath(path)
+    for _ in range(40):  # the kernel's own limit on links followed
+        if p.startswith(_PROCESS_FILES):
+            return True
+        try:
+            target = os.readlink(p)
+        except (OSError, ValueError):  # not a link (or unreadable): the end of the chain
+            return False
+        p = os.path.normpath(os.path.join(os.path.dirname(p), target))
+    return False
+
+
+def describe_file_type(mode):
+    """``"a folder"``, ``"a block device"``, ... for a ``st_mode`` (for error messages)."""
+    for test, name in ((stat.S_ISDIR, "a folder"), (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISREG, "a file")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def output_kind(path):
+    """How an output ``path`` is written: ``"file"``, ``"stream"`` or ``"other"``.
+
+    ``"file"``: a regular file, or nothing yet (a dangling link included):
+    written atomically to ``os.path.realpath(path)``. ``"stream"``: an existing
+    character device or FIFO, or an open file of a process (/dev/stdout,
+    /dev/fd/N, /proc/PID/fd/N): written through. ``"other"``: a folder, a block
+    device or a socket: not written.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return "file"  # nothing there (or not reachable): the write itself says why it fails
+    if stat.S_ISCHR(mode) or stat.S_ISFIFO(mode):
+        return "stream"
+    if stat.S_ISREG(mode):
+        return "stream" if _through_process_file(path) else "file"
+    return "other"
+
+
+def fsync_file(fh):
+    """``os.fsync`` an open file object when it is a regular file (a device or a pipe cannot be synced)."""
+    fd = fh.fileno()
+    if stat.S_ISREG(os.fstat(fd).st_mode):
+        os.fsync(fd)
+
+
+@contextmanager
+def _naming(path, *aliases):
+    """Raise an OSError of the block that names no file, or names one of ``aliases``, again naming ``path``."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno is None or (exc.filename is not None and exc.filename not in aliases):
+            raise
+        raise OSError(exc.errno, exc.strerror or os.strerror(exc.errno), path) from exc
+
+
 def temporary_name(path):
     """The temporary path :func:`atomic_path` writes before renaming to ``path``."""
     path = os.fspath(path)
@@ -82,23 +162,41 @@ def atomic_path(path):
 
     The temporary file exists (empty, with the mode a plain ``open()`` gives) when
     the block starts; on any exception, KeyboardInterrupt included, it is removed
-    and ``path`` is left as it was.
+    and ``path`` is left as it was. When ``path`` is a symbolic link, the file it
+    points to is replaced and the link stays. When ``path`` is a character device
+    or a FIFO (see :func:`output_kind`), ``path`` itself is yielded, to be
+    written through; a folder, block device or socket is refused (DataError).
     """
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
+    kind = output_kind(path)
+    if kind == "stream":
+        with _naming(path):
+            yield path
+        return
+    if kind == "other":
+        from .errors import DataError
+
+        raise DataError(path, "", f"is {describe_file_type(os.stat(path).st_mode)}, not a regular file",
+                        "give a file path", kind="unwritable output")
+    target = os.path.realpath(path)  # a link stays a link: the file it leads to is replaced
+    folder = os.path.dirname(target)
+    with _naming(path):
+        os.makedirs(folder, exist_ok=True)
     _sweep_once(folder)
     while True:
-        tmp = temporary_name(path)
+        tmp = temporary_name(target)
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for open()
             break
         except FileExistsError:  # left by an earlier process with our pid: take the next number
             continue
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror, path) from exc
     try:
         os.close(fd)
-        yield tmp
-        os.replace(tmp, path)
+        with _naming(path, tmp):
+            yield tmp
+            os.replace(tmp, target)
     finally:
         try:
             os.unlink(tmp)
@@ -111,7 +209,7 @@ def atomic_write_bytes(path, data):
         with open(tmp, "wb") as fh:
             fh.write(data)
             fh.flush()
-            os.fsync(fh.fileno())
+            fsync_file(fh)
 
 
 def atomic_write_text(path, text):

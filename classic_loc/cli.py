@@ -58,6 +58,13 @@ _iou = _unit_number("an IoU", lo_open=True, example=0.5)  # a match needs IoU >=
 _score = _unit_number("a score", lo_open=False, example=0.3)  # scores are calibrated probabilities
 
 
+def _path(text):
+    """An argparse type for a path option: any path but the empty one (which names no file)."""
+    if not text:
+        raise argparse.ArgumentTypeError("'' is an empty path; give a file or folder path")
+    return text
+
+
 def _n_jobs(text):
     """A number of processes or threads for argparse: a positive integer, or -1 for all cores."""
     try:
@@ -98,15 +105,15 @@ def build_parser():
                     "when the ground truth is COCO; otherwise the first that matches of the path relative to the "
                     "data set, the file name, the stem, the integer of a numeric stem (123 for 000123.jpg), then the "
                     "last part of a path; an id matching two images or none is an error.")
-    ev.add_argument("--gt", required=True, metavar="PATH",
+    ev.add_argument("--gt", required=True, metavar="PATH", type=_path,
                     help="ground truth: a COCO JSON file or a VOC/COCO/YOLO/CSV dataset path")
-    ev.add_argument("--pred", required=True, metavar="PREDS_JSON", help="predictions as a COCO results JSON file")
+    ev.add_argument("--pred", required=True, metavar="PREDS_JSON", type=_path, help="predictions as a COCO results JSON file")
     _add_data_options(ev, "test")
     ev.add_argument("--iou", type=_iou, default=0.5,
                     help="IoU a top prediction needs for loc_accuracy and corloc (IoU >= this), in (0, 1]; "
                          "default 0.5")
     ev.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
-    ev.add_argument("--out", metavar="REPORT_JSON",
+    ev.add_argument("--out", metavar="REPORT_JSON", type=_path,
                     help="also write the JSON result to this file (atomically; never one of the input files)")
 
     fit = sub.add_parser(
@@ -115,24 +122,27 @@ def build_parser():
                     "refinement) on the train split, evaluate it on the test split with the shared evaluator, "
                     "print the metrics and timings, and write the model and a JSON report. Without --data it "
                     "uses the embedded demo data set (generated on first use, no download).")
-    fit.add_argument("--data", metavar="PATH", help="dataset (VOC folder, COCO json, YOLO folder, CSV); default: demo data")
+    fit.add_argument("--data", metavar="PATH", type=_path, help="dataset (VOC folder, COCO json, YOLO folder, CSV); default: demo data")
     fit.add_argument("--format", default="auto", choices=["auto", "voc", "coco", "yolo", "csv"],
                      help="dataset format (default: detected from the path)")
     fit.add_argument("--train-split", default="train", help="split to train on (default: train)")
     fit.add_argument("--test-split", default="test", help="split to evaluate on (default: test)")
-    fit.add_argument("--test-data", metavar="PATH",
+    fit.add_argument("--test-data", metavar="PATH", type=_path,
                      help="a separate test set (file or folder); default: the test split of --data, or a seeded "
                           "30%% hold-out of the training data when there is none")
     fit.add_argument("--features", default="fhog", choices=["fhog", "hog", "haar", "fhog+haar", "hog+haar"],
                      help="feature backend: fhog (Felzenszwalb's HOG, as dlib uses), hog (Dalal-Triggs, equal "
                           "to skimage's hog), haar (Viola-Jones Haar-like features, a subset selected per class), "
                           "or a HOG and Haar concatenated per window; default: fhog")
-    fit.add_argument("--out", metavar="MODEL", default="model.npz",
+    fit.add_argument("--out", metavar="MODEL", default="model.npz", type=_path,
                      help="model file to write (default: model.npz). Checked before training: it must be writable "
                           "and must not be a file of the training or test data; if the final write fails (a full "
-                          "disk), the model is kept in a temporary folder and the error says where")
-    fit.add_argument("--report", metavar="REPORT_JSON",
-                     help="JSON report to write (default: the model path with .report.json); same checks as --out")
+                          "disk), the model is kept in a temporary folder (else a new folder in the current folder, "
+                          "else in the home folder) and the error says where. A character device or FIFO "
+                          "(/dev/null, a named pipe, /dev/stdout) is written through, never replaced")
+    fit.add_argument("--report", metavar="REPORT_JSON", type=_path,
+                     help="JSON report to write (default: the model path with .report.json; none when --out is a "
+                          "character device or FIFO); same checks as --out")
     fit.add_argument("--seed", type=int, default=0, help="random seed of training and of the hold-out (default: 0)")
     fit.add_argument("--n-jobs", type=_n_jobs, default=1,
                      help="processes for training (-1: all cores; default: 1); they end with this command, "
@@ -154,13 +164,16 @@ def build_parser():
                     "'/': for `predict a/ b/`, 'a/img.jpg' and 'b/img.jpg'; for one folder, the paths inside it "
                     "('img.jpg', 'sub/x.png'); for one file, its name. Folders are searched with their subfolders "
                     "for regular image files (by extension; hidden names skipped). Needs only numpy and OpenCV.")
-    pr.add_argument("--model", required=True, metavar="MODEL", help="model file written by `fit`")
-    pr.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR", help="image files and/or folders of images")
-    pr.add_argument("--out", metavar="PREDS_JSON",
-                    help="write the results here, atomically (default: print them); never the model or an input image")
-    pr.add_argument("--draw", metavar="DIR",
+    pr.add_argument("--model", required=True, metavar="MODEL", type=_path, help="model file written by `fit`")
+    pr.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR", type=_path, help="image files and/or folders of images")
+    pr.add_argument("--out", metavar="PREDS_JSON", type=_path,
+                    help="write the results here, atomically (default: print them); never the model or an input "
+                         "image; a character device or FIFO (/dev/null, a named pipe) is written through")
+    pr.add_argument("--draw", metavar="DIR", type=_path,
                     help="also write each image with its boxes, labels and scores drawn, at its image_id path under "
-                         "DIR (folders created, same format as the input); refused if it would overwrite an input")
+                         "DIR (folders created, same format as the input); refused if it would overwrite an input. "
+                         "When DIR lies inside an input folder, its files are not read as inputs, so the same "
+                         "command can run again")
     pr.add_argument("--threshold", type=_score,
                     help="report detections with at least this calibrated score (default: the model's min_score)")
     pr.add_argument("--n-jobs", type=_n_jobs, default=1,
@@ -178,18 +191,27 @@ def build_parser():
         "demo", help="write the embedded demo data set (Pascal VOC layout) to a folder",
         description="Generate the deterministic demo data set that `fit` uses when no --data is given, "
                     "and print its folder.")
-    demo.add_argument("--out", metavar="DIR",
+    demo.add_argument("--out", metavar="DIR", type=_path,
                       help="folder to write: a new or empty folder, never one with files in it (default: the cache "
                            "folder used by fit: $CLASSIC_LOC_DATA/demo-vN or ~/.cache/classic_loc/demo-vN, N the "
                            "data version)")
     return parser
 
 
+_PYTHON_BOOLS = "use True or False"
+
+
 def _checked(action):
-    """``action()``, a ValueError or TypeError from the Localizer's parameters turned into one DataError line."""
+    """``action()``, a ValueError or TypeError from the Localizer's parameters turned into one DataError line.
+
+    A bad boolean's fix is said the way --set reads it: JSON ``true or false``.
+    """
     try:
         return action()
-    except DataError:
+    except DataError as err:
+        if err.kind == "bad parameter" and err.fix.startswith(_PYTHON_BOOLS):
+            fix = (f"use true or false (--set values are JSON: --set {err.item}=true)" + err.fix[len(_PYTHON_BOOLS):])
+            raise DataError(err.file, err.item, err.problem, fix, kind=err.kind) from None
         raise
     except (ValueError, TypeError) as exc:
         raise DataError("--set", "", str(exc).replace("\n", " "),
@@ -294,8 +316,18 @@ def _cmd_fit(args):
     params.update(changes)
     model = _checked(lambda: Localizer(**params))
     _check_params(model)
-    report_path = args.report or os.path.splitext(args.out)[0] + ".report.json"
-    outputs = [("--out", args.out), ("--report", report_path)]
+    if changes.get("cascade") is True and "haar" not in args.features:
+        warnings.warn(f"--set cascade=true has no effect with --features {args.features} (no Haar features); "
+                      f"use --features haar, fhog+haar or hog+haar for a cascade")
+    from ._fileio import output_kind
+
+    if args.report:
+        report_path = args.report
+    elif output_kind(args.out) == "stream":  # /dev/null, a pipe: no report file beside a device (in /dev)
+        report_path = None
+    else:
+        report_path = os.path.splitext(args.out)[0] + ".report.json"
+    outputs = [("--out", args.out)] + ([("--report", report_path)] if report_path else [])
     for what, path in outputs:
         check_writable(what, path)
     data = args.data
@@ -347,17 +379,19 @@ def _cmd_fit(args):
 
     print(format_report(report["metrics"]))
     unreachable = report["unreachable_boxes"]["count"]
+    size = report.get("model_bytes")
+    size = f"{size / 1024:.0f} KiB" if size else "(size unknown)"
     print(f"\n  fit {report['fit_seconds']:.1f} s   predict {report['predict_ms_per_image']:.1f} ms/image "
-          f"(median, one thread)   model {report['model_bytes'] / 1024:.0f} KiB")
+          f"(median, one thread)   model {size}")
     print(f"  mean IoU before refinement {report['mean_iou_before_refinement']:.3f}, after "
           f"{report['mean_iou_after_refinement']:.3f}   unreachable training boxes {unreachable}")
-    print(f"  model: {args.out}   report: {report_path}")
+    print(f"  model: {args.out}   report: {report_path or 'none (--out is a stream; give --report PATH for one)'}")
     return 0
 
 
 def _cmd_predict(args):
     from .localizer import Localizer
-    from .workflow import (check_outputs, check_writable, collect_images, drawn_path, iter_predictions,
+    from .workflow import (_inside, check_outputs, check_writable, collect_images, drawn_path, iter_predictions,
                            write_predictions)
 
     changes = _parse_set(args.set, _localizer_defaults())
@@ -373,8 +407,11 @@ def _cmd_predict(args):
     model = Localizer.load(args.model)
     _checked(lambda: model.set_params(**changes))
     _check_params(model)
+    if changes.get("cascade") is True and all(getattr(t, "haar", None) is None for t in model.templates_):
+        warnings.warn(f"{args.model}: --set cascade=true has no effect: the model has no Haar features (train "
+                      f"with --features haar, fhog+haar or hog+haar for a cascade)")
     n_jobs = (os.cpu_count() or 1) if args.n_jobs == -1 else args.n_jobs
-    items = collect_images(args.inputs)
+    items = collect_images(args.inputs, skip_bad=args.skip_bad, exclude=[args.draw] if args.draw else ())
     if not items:
         raise DataError(" ".join(args.inputs), "", "no image files found", "give image files or folders of images",
                         kind="missing image")
@@ -383,14 +420,18 @@ def _cmd_predict(args):
     outputs = ([("--out", args.out)] if args.out else []) + \
               ([("--draw", drawn_path(args.draw, i)) for i in ids] if args.draw else [])
     check_outputs(outputs, [("model file", args.model)] + [("input image", p) for p in paths])
+    # a --draw folder inside an input folder: list what is drawn, so that a second run does not read it as input
+    record = bool(args.draw) and any(os.path.isdir(i) and _inside(args.draw, i)
+                                     and os.path.realpath(i) != os.path.realpath(args.draw) for i in args.inputs)
     if args.out:
         n = write_predictions(args.out, model, paths, args.threshold, args.draw, n_jobs, verbose=not args.quiet,
-                              image_ids=ids, skip_bad=args.skip_bad)
+                              image_ids=ids, skip_bad=args.skip_bad, record_drawn=record)
         if not args.quiet:
             print(f"{n} detections in {len(paths)} images -> {args.out}", file=sys.stderr)
     else:
         results = [e for part in iter_predictions(model, paths, args.threshold, args.draw, n_jobs,
-                                                  verbose=not args.quiet, image_ids=ids, skip_bad=args.skip_bad)
+                                                  verbose=not args.quiet, image_ids=ids, skip_bad=args.skip_bad,
+                                                  record_drawn=record)
                    for e in part]
         print(json.dumps(results))
     return 0
@@ -484,6 +525,14 @@ def _restore_signal_handlers(previous):
             pass
 
 
+def _is_stdout(path):
+    try:
+        a, b = os.stat(path), os.fstat(sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
 def _one_line(text):
     return " ".join(str(text).split())
 
@@ -515,7 +564,12 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # the reader of our output went away (`... | head`): not an error to report
+    except BrokenPipeError as exc:
+        if exc.filename and not _is_stdout(exc.filename):  # the reader of a named pipe (--out) left
+            print(f"error: {_one_line(exc.filename)}: {exc.strerror} (the reader of the pipe went away)",
+                  file=sys.stderr)
+            return 1
+        # the reader of our standard output went away (`... | head`): not an error to report
         try:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         except (OSError, ValueError):

@@ -15,6 +15,7 @@ image decodes).
 
 import json
 import os
+import shutil
 import stat
 import tempfile
 import time
@@ -23,7 +24,8 @@ from contextlib import ExitStack, contextmanager
 
 import numpy as np
 
-from ._fileio import TMP_MARKER, atomic_path, atomic_write_bytes, atomic_write_text
+from ._fileio import (TMP_MARKER, atomic_path, atomic_write_bytes, atomic_write_text, describe_file_type, fsync_file,
+                      output_kind)
 from ._progress import progress
 from .errors import DataError, DataWarning
 from .evaluation import evaluate
@@ -31,7 +33,8 @@ from .images import read_image
 
 __all__ = ["fit_and_evaluate", "evaluate_model", "iter_predictions", "predict_files", "write_predictions",
            "single_thread", "image_files", "collect_images", "relative_ids", "drawn_path", "check_outputs",
-           "check_writable", "check_images"]
+           "check_writable", "check_images", "printable_path", "rescue_locations", "drawn_files", "drawn_manifest",
+           "DRAWN_MANIFEST"]
 
 REPORT_KEYS = ("metrics", "fit_seconds", "predict_ms_per_image", "model_bytes", "mean_iou_before_refinement",
                "mean_iou_after_refinement", "unreachable_boxes")
@@ -83,26 +86,71 @@ def evaluate_model(model, dataset, iou_threshold=0.5, verbose=False):
             "predictions": results}
 
 
-def _rescue_write(what, path, write):
-    """``write(path)``; when it fails with an OSError, ``write`` into a fresh temporary folder instead.
+RESCUE_PREFIX = "classic-loc-rescue-"
 
-    Returns ``(result, None)``, or ``(None, (error, kept_path))`` after a rescue.
+
+def rescue_locations():
+    """Where a failed final write is kept, in order: the system temporary folder, the current folder, the home folder."""
+    out, seen = [], set()
+    for get in (tempfile.gettempdir, os.getcwd, lambda: os.path.expanduser("~")):
+        try:
+            folder = get()
+        except OSError:  # a current folder that was removed
+            continue
+        key = os.path.normcase(os.path.realpath(folder))
+        if folder and key not in seen:
+            seen.add(key)
+            out.append(folder)
+    return out
+
+
+def _reason(exc):
+    return exc.strerror or str(exc) or type(exc).__name__
+
+
+def _rescue_write(what, path, write):
+    """``write(path)``; when it fails with an OSError, ``write`` into a fresh folder of a rescue location instead.
+
+    The locations (:func:`rescue_locations`) are tried in order; a rescue folder
+    that could not be filled is removed. Returns ``(result, None)``, or
+    ``(None, (error, kept_path, tried))`` after a failure, ``kept_path`` None when
+    every rescue failed too and ``tried`` the ``(folder, error)`` of each failed rescue.
     """
     try:
         return write(path), None
     except OSError as exc:
-        rescue = tempfile.mkdtemp(prefix="classic-loc-rescue-")
-        kept = os.path.join(rescue, os.path.basename(os.fspath(path)) or what)
+        first = exc
+    name = os.path.basename(os.fspath(path)) or what
+    tried = []
+    for location in rescue_locations():
+        try:
+            rescue = tempfile.mkdtemp(prefix=RESCUE_PREFIX, dir=location)
+        except OSError as exc:
+            tried.append((location, exc))
+            continue
+        kept = os.path.join(rescue, name)
         try:
             write(kept)
-        except OSError:
-            raise exc from None
-        return None, (exc, kept)
+        except OSError as exc:
+            tried.append((location, exc))
+            shutil.rmtree(rescue, ignore_errors=True)
+            continue
+        except BaseException:  # an interrupt: no empty rescue folder is left behind
+            shutil.rmtree(rescue, ignore_errors=True)
+            raise
+        return None, (first, kept, tried)
+    return None, (first, None, tried)
 
 
-def _failed_write(what, path, exc, kept):
-    return OSError(exc.errno, f"cannot write the {what} ({exc.strerror or exc}); it is kept in {kept}: copy it from "
-                   "there, or free space and run again", os.fspath(path))
+def _failed_write(what, path, exc, kept, tried):
+    if kept is not None:
+        return OSError(exc.errno, f"cannot write the {what} ({_reason(exc)}); it is kept in {kept}: copy it from "
+                       "there, or free space and run again", os.fspath(path))
+    where = "; ".join(f"in {folder}: {_reason(err)}" for folder, err in tried) or "no rescue location"
+    option = "--out" if what == "model" else "--report"
+    return OSError(exc.errno, f"cannot write the {what} ({_reason(exc)}), and keeping a copy failed too ({where}): "
+                   f"the {what} is lost; free space there or write it elsewhere (fit {option} PATH), and run again",
+                   os.fspath(path))
 
 
 def fit_and_evaluate(model, train, test, model_path=None, report_path=None, verbose=False, extra=None):
@@ -110,8 +158,10 @@ def fit_and_evaluate(model, train, test, model_path=None, report_path=None, verb
 
     Worker processes (``n_jobs`` > 1) end with this process, however it ends
     (see :func:`classic_loc.parallel.workers_die_with_parent`). When the model or the report cannot be
-    written (a full disk, say), it is written into a new temporary folder instead
-    and an ``OSError`` whose message says where is raised after both writes.
+    written (a full disk, say), it is written into a new folder of the first
+    rescue location that takes it (:func:`rescue_locations`) instead, and an
+    ``OSError`` naming the output path and saying where it is kept (or that
+    every rescue failed too) is raised after both writes.
 
     Returns the report (a dict with at least :data:`REPORT_KEYS`).
     """
@@ -120,18 +170,22 @@ def fit_and_evaluate(model, train, test, model_path=None, report_path=None, verb
     fit_seconds = time.perf_counter() - t0
     ev = evaluate_model(model, test, verbose=verbose)
     model_bytes, model_failure = _rescue_write("model", model_path, model.save) if model_path else (None, None)
+    model_kept = model_failure[1] if model_failure else None
+    if model_kept:
+        model_bytes = os.path.getsize(model_kept)
     training = model.fit_report_
     report = {
         "metrics": ev["metrics"],
         "fit_seconds": round(fit_seconds, 2),
         "predict_ms_per_image": round(ev["predict_ms_per_image"], 2),
-        "model_bytes": model_bytes if model_failure is None else os.path.getsize(model_failure[1]),
+        "model_bytes": model_bytes,
         "mean_iou_before_refinement": ev["metrics_unrefined"]["mean_iou"],
         "mean_iou_after_refinement": ev["metrics"]["mean_iou"],
         "unreachable_boxes": training["unreachable_boxes"],
         "train": {"root": train.root, "images": len(train), **train.counts()},
         "test": {"root": test.root, "images": len(test), **test.counts()},
-        "model": (os.path.abspath(model_failure[1] if model_failure else model_path)) if model_path else None,
+        "model": (None if model_failure and not model_kept else os.path.abspath(model_kept or model_path))
+        if model_path else None,
         "params": {k: v for k, v in model.get_params().items()},
         "training": {k: v for k, v in training.items() if k != "unreachable_boxes"},
         **(extra or {}),
@@ -141,7 +195,11 @@ def fit_and_evaluate(model, train, test, model_path=None, report_path=None, verb
         text = json.dumps(report, indent=2, default=str)
         _, report_failure = _rescue_write("report", report_path, lambda p: atomic_write_text(p, text))
     if model_failure:
-        raise _failed_write("model", model_path, *model_failure)
+        error = _failed_write("model", model_path, *model_failure)
+        if report_failure:  # both: one line that says where each is
+            also = _failed_write("report", report_path, *report_failure)
+            error = OSError(error.errno, f"{error.strerror}; and {also.filename}: {also.strerror}", error.filename)
+        raise error
     if report_failure:
         raise _failed_write("report", report_path, *report_failure)
     return report
@@ -183,6 +241,9 @@ def check_outputs(outputs, inputs=(), input_folders=()):
         Data folders it reads: an existing file inside one whose extension is an
         image's or an annotation's (.xml .txt .json .csv .yaml .yml .names) counts as an input.
 
+    Two outputs may both be the same character device or FIFO (``/dev/null``):
+    they are written through, one after the other, and nothing is replaced.
+
     Raises
     ------
     DataError
@@ -190,17 +251,20 @@ def check_outputs(outputs, inputs=(), input_folders=()):
     """
     from .datasets._common import IMAGE_EXTENSIONS
 
-    seen, existing = {}, {}
+    seen, files, existing = {}, {}, {}
     for what, path in outputs:
-        key = _norm(path)
         fkey = _file_key(path)
-        if key in seen or (fkey is not None and fkey in existing):
-            other = seen.get(key) or existing[fkey][0]
-            raise DataError(path, what, f"is also the {other} output", "give each output its own path",
-                            kind="output overwrites input")
-        seen[key] = what
+        if output_kind(path) != "stream":
+            key = _norm(path)
+            if key in seen or (fkey is not None and fkey in files):
+                other = seen.get(key) or files[fkey][0]
+                raise DataError(path, what, f"is also the {other} output", "give each output its own path",
+                                kind="output overwrites input")
+            seen[key] = what
+            if fkey is not None:
+                files[fkey] = (what, path)
         if fkey is not None:
-            existing[fkey] = (what, path)
+            existing.setdefault(fkey, (what, path))
     if not existing:
         return  # inputs exist: an output that does not exist yet cannot be one of them
     for folder_what, folder in input_folders:
@@ -226,17 +290,33 @@ def check_writable(what, path, folder=False):
 
     The nearest existing folder of ``path`` (``path`` itself when ``folder``) must
     be a folder where a 64 KiB probe file can be written, flushed and removed: an
-    unwritable, read-only or full location fails here, not after a long fit.
+    unwritable, read-only or full location fails here, not after a long fit. A
+    symbolic link is checked where it leads. An existing character device or FIFO
+    (written through, see :func:`classic_loc._fileio.output_kind`) must only be
+    writable (``os.access``): no probe file is made beside it. Any other existing
+    path that is not a regular file (a folder, a block device, a socket) is refused.
     """
     path = os.fspath(path)
+    if not path:
+        raise DataError("''", what, "is an empty path", "give a path", kind="usage")
     if folder:
         if os.path.exists(path) and not os.path.isdir(path):
             raise DataError(path, what, "exists and is not a folder", "give a folder path", kind="unwritable output")
         target = os.path.abspath(path)
     else:
+        kind = output_kind(path)
+        if kind == "stream":
+            if not os.access(path, os.W_OK):
+                raise DataError(path, what, "cannot be written (permission denied)",
+                                "choose a path you may write", kind="unwritable output")
+            return
         if os.path.isdir(path):
             raise DataError(path, what, "is a folder", "give a file path", kind="unwritable output")
-        target = os.path.dirname(os.path.abspath(path))
+        if kind == "other":
+            raise DataError(path, what, f"is {describe_file_type(os.stat(path).st_mode)}, not a regular file",
+                            "give a file path (or a character device or FIFO, written through)",
+                            kind="unwritable output")
+        target = os.path.dirname(os.path.realpath(path))
     probe_dir = target
     while not os.path.exists(probe_dir) and os.path.dirname(probe_dir) != probe_dir:
         probe_dir = os.path.dirname(probe_dir)
@@ -304,19 +384,35 @@ def _is_regular(path):
         return False
 
 
-def collect_images(inputs):
+def printable_path(path):
+    """``path`` as one printable line: bytes that are not UTF-8 shown as ``\\xff`` escapes."""
+    try:
+        raw = os.fsencode(path)
+    except (UnicodeError, TypeError):
+        return repr(path)
+    return raw.decode("utf-8", "backslashreplace")
+
+
+def collect_images(inputs, skip_bad=False, exclude=()):
     """``(path, image_id)`` of every image in ``inputs`` (image files and folders), in order.
 
     A folder gives its regular image files (by extension), sorted, its subfolders
-    included; hidden files and folders (names starting with ".") are skipped.
+    included; hidden files and folders (names starting with ".") are skipped, and
+    so are the files an earlier ``--draw`` wrote, unchanged since, into a folder of
+    ``exclude`` that lies inside it (see :func:`drawn_files`; any other file there
+    is an input, and an image given explicitly is never left out).
     A file given explicitly must be a regular file (a
     FIFO or device is refused: reading it could block). The same file given twice
     is listed once. ``image_id`` is the path relative to the deepest folder
-    common to the inputs, with "/" (see :func:`relative_ids`).
+    common to the inputs, with "/" (see :func:`relative_ids`); an image whose
+    ``image_id`` is not valid UTF-8 (a file name in another encoding: JSON cannot
+    hold it) is refused with a DataError naming it, or with ``skip_bad`` left out
+    and counted in one warning.
     """
     from .datasets._common import IMAGE_EXTENSIONS
 
     paths, anchors, seen = [], [], set()
+    excluded = [(folder, drawn_files(folder)) for folder in exclude if folder and os.path.isdir(folder)]
 
     def add(path):
         key = os.path.normcase(os.path.abspath(path))
@@ -328,11 +424,15 @@ def collect_images(inputs):
         item = os.fspath(item)
         if os.path.isdir(item):
             anchors.append(os.path.abspath(item))
+            # earlier drawings in a --draw folder inside this folder are not inputs (while unchanged)
+            skip = set().union(*(files for folder, files in excluded
+                                 if _inside(folder, item) and _norm(folder) != _norm(item)))
             for dirpath, dirnames, filenames in os.walk(item):
                 dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
                 for name in sorted(filenames):
                     full = os.path.join(dirpath, name)
-                    if not name.startswith(".") and name.lower().endswith(IMAGE_EXTENSIONS) and _is_regular(full):
+                    if not name.startswith(".") and name.lower().endswith(IMAGE_EXTENSIONS) and _is_regular(full) \
+                            and not (skip and _norm(full) in skip):
                         add(full)
         elif not os.path.lexists(item):
             raise DataError(item, "", "no such image file or folder", "check the path", kind="missing image")
@@ -342,7 +442,23 @@ def collect_images(inputs):
         else:
             anchors.append(os.path.dirname(os.path.abspath(item)))
             add(item)
-    return list(zip(paths, relative_ids(paths, anchors)))
+    items, bad = [], []
+    for path, image_id in zip(paths, relative_ids(paths, anchors)):
+        try:
+            image_id.encode("utf-8")
+        except UnicodeEncodeError:
+            err = DataError(printable_path(path), "", "the file name is not valid UTF-8, so its image_id cannot be "
+                            "written in JSON", "rename the file to a UTF-8 name (or pass --skip-bad to skip it)",
+                            kind="bad file name")
+            if not skip_bad:
+                raise err from None
+            bad.append(err)
+            continue
+        items.append((path, image_id))
+    if bad:
+        warnings.warn(f"skipped {len(bad)} image{'s' if len(bad) > 1 else ''} whose file name is not UTF-8 "
+                      f"(first: {bad[0]})", DataWarning, stacklevel=2)
+    return items
 
 
 def image_files(inputs):
@@ -372,6 +488,59 @@ def drawn_path(draw_dir, image_id):
     return os.path.join(draw_dir, *image_id.split("/"))
 
 
+#: The hidden file beside a ``--draw`` folder ``d`` that lists the files drawn into it: ``.d`` + this suffix.
+DRAWN_MANIFEST = ".classic-loc-drawn.json"
+
+
+def drawn_manifest(draw_dir):
+    """The file beside ``draw_dir`` that lists the files drawn into it (relative path -> [size, mtime_ns, inode])."""
+    folder, name = os.path.split(os.path.abspath(draw_dir))
+    return os.path.join(folder, f".{name}{DRAWN_MANIFEST}")
+
+
+def _signature(path):
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return [st.st_size, st.st_mtime_ns, st.st_ino] if stat.S_ISREG(st.st_mode) else None
+
+
+def _read_manifest(draw_dir):
+    try:
+        with open(drawn_manifest(draw_dir), encoding="utf-8") as fh:
+            files = json.load(fh).get("files")
+    except (OSError, ValueError, AttributeError, RecursionError):  # none, or not ours: nothing is known drawn
+        return {}
+    return {k: v for k, v in files.items() if isinstance(k, str) and isinstance(v, list)} \
+        if isinstance(files, dict) else {}
+
+
+def drawn_files(draw_dir):
+    """The files (normalized real paths) that ``--draw`` wrote in ``draw_dir`` and that are unchanged since."""
+    out = set()
+    for rel, sig in _read_manifest(draw_dir).items():
+        full = os.path.join(draw_dir, *rel.split("/"))
+        if sig == _signature(full):
+            out.add(_norm(full))
+    return out
+
+
+def _record_drawn(draw_dir, targets):
+    """Add ``targets`` to ``draw_dir``'s manifest (entries whose file changed or went are dropped); never raises."""
+    try:
+        files = {rel: sig for rel, sig in _read_manifest(draw_dir).items()
+                 if sig == _signature(os.path.join(draw_dir, *rel.split("/")))}
+        for target in targets:
+            sig = _signature(target)
+            if sig is not None:
+                files[os.path.relpath(target, draw_dir).replace(os.sep, "/")] = sig
+        atomic_write_text(drawn_manifest(draw_dir),
+                          json.dumps({"format": "classic_loc drawn files", "files": files}, indent=0, sort_keys=True))
+    except (OSError, ValueError):  # the drawings are written; only the next run's convenience is lost
+        pass
+
+
 def _encode(drawn, path):
     import cv2
 
@@ -386,7 +555,7 @@ def _encode(drawn, path):
     return buf.tobytes()
 
 
-def _predict_one(model, path, image_id, threshold, draw_dir, skip_bad):
+def _predict_one(model, path, image_id, threshold, draw_dir, skip_bad, drawn=None):
     try:
         image = read_image(path)
     except DataError as err:
@@ -400,13 +569,15 @@ def _predict_one(model, path, image_id, threshold, draw_dir, skip_bad):
         from .draw import draw_detections
 
         target = drawn_path(draw_dir, image_id)
-        drawn = draw_detections(image, det.boxes, det.labels, det.scores, model.classes_)
-        atomic_write_bytes(target, _encode(drawn, target))
+        drawn_image = draw_detections(image, det.boxes, det.labels, det.scores, model.classes_)
+        atomic_write_bytes(target, _encode(drawn_image, target))
+        if drawn is not None:
+            drawn.append(target)
     return det.to_coco(image_id), None
 
 
 def iter_predictions(model, paths, threshold=None, draw_dir=None, n_jobs=1, verbose=False, image_ids=None,
-                     skip_bad=False):
+                     skip_bad=False, record_drawn=False):
     """Yield each image's COCO results (a list), in order, streaming.
 
     ``image_id`` of the results is ``image_ids[i]`` (default :func:`relative_ids`
@@ -419,12 +590,26 @@ def iter_predictions(model, paths, threshold=None, draw_dir=None, n_jobs=1, verb
     At most ``2 * n_jobs`` images are read or predicted at once, so memory stays
     constant however many paths there are. With ``n_jobs`` > 1 images are spread
     over threads sharing the one model (OpenCV and numpy release the GIL in the heavy parts).
+
+    With ``record_drawn``, the drawn files are listed (size, time, inode) in a
+    hidden file beside ``draw_dir`` (:func:`drawn_manifest`), even when the run
+    stops early: :func:`collect_images` then leaves them out of the inputs as long
+    as they are unchanged (``predict a/ --draw a/drawn`` can run again).
     """
     threshold = model.min_score if threshold is None else threshold
     paths = list(paths)
     ids = list(image_ids) if image_ids is not None else relative_ids(paths)
     if draw_dir:
         os.makedirs(draw_dir, exist_ok=True)
+    drawn = []
+    try:
+        yield from _iter_predictions(model, paths, ids, threshold, draw_dir, n_jobs, verbose, skip_bad, drawn)
+    finally:
+        if drawn and record_drawn:
+            _record_drawn(draw_dir, drawn)
+
+
+def _iter_predictions(model, paths, ids, threshold, draw_dir, n_jobs, verbose, skip_bad, drawn):
     skipped = []
 
     def result(out):
@@ -435,7 +620,7 @@ def iter_predictions(model, paths, threshold=None, draw_dir=None, n_jobs=1, verb
 
     if n_jobs == 1:
         for path, image_id in progress(list(zip(paths, ids)), "predicting", verbose):
-            yield result(_predict_one(model, path, image_id, threshold, draw_dir, skip_bad))
+            yield result(_predict_one(model, path, image_id, threshold, draw_dir, skip_bad, drawn))
     else:
         from collections import deque
         from concurrent.futures import ThreadPoolExecutor
@@ -446,7 +631,8 @@ def iter_predictions(model, paths, threshold=None, draw_dir=None, n_jobs=1, verb
             bar = progress(range(len(paths)), "predicting", verbose)
             done = iter(bar)
             for path, image_id in zip(paths, ids):
-                pending.append(pool.submit(_predict_one, model, path, image_id, threshold, draw_dir, skip_bad))
+                pending.append(pool.submit(_predict_one, model, path, image_id, threshold, draw_dir, skip_bad,
+                                           drawn))
                 if len(pending) >= 2 * n_jobs:
                     next(done, None)
                     yield result(pending.popleft().result())
@@ -471,7 +657,7 @@ def predict_files(model, paths, threshold=None, draw_dir=None, n_jobs=1, verbose
 
 
 def write_predictions(path, model, paths, threshold=None, draw_dir=None, n_jobs=1, verbose=False, image_ids=None,
-                      skip_bad=False):
+                      skip_bad=False, record_drawn=False):
     """Stream COCO results for ``paths`` into the JSON file ``path`` (atomically); returns the detection count.
 
     Each image's detections are written as soon as they are ready, so a folder
@@ -482,11 +668,12 @@ def write_predictions(path, model, paths, threshold=None, draw_dir=None, n_jobs=
     with atomic_path(path) as tmp:
         with open(tmp, "w", encoding="utf-8") as fh:
             fh.write("[")
-            for part in iter_predictions(model, paths, threshold, draw_dir, n_jobs, verbose, image_ids, skip_bad):
+            for part in iter_predictions(model, paths, threshold, draw_dir, n_jobs, verbose, image_ids, skip_bad,
+                                         record_drawn):
                 for entry in part:
                     fh.write(("," if n else "") + "\n" + json.dumps(entry))
                     n += 1
             fh.write("\n]\n")
             fh.flush()
-            os.fsync(fh.fileno())
+            fsync_file(fh)
     return n
