@@ -19,6 +19,7 @@ atomically (temporary file, then rename). Every damaged, oversized or foreign fi
 raises :class:`~classic_loc.errors.ModelFileError`. Only this module knows the layout.
 """
 
+import io
 import hashlib
 import json
 import math
@@ -28,7 +29,7 @@ import zipfile
 
 import numpy as np
 
-from ._fileio import atomic_path
+from ._fileio import atomic_write_bytes
 from .errors import ModelFileError
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "MAX_MODEL_BYTES", "MAX_META_BYTES", "MAX_ARRAYS", "save_model", "load_model",
@@ -88,10 +89,11 @@ def save_model(path, meta, arrays):
     full["checksum"] = checksum(full, arrays)
     blob = np.frombuffer(json.dumps(full, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
                                     allow_nan=False).encode("ascii"), dtype=np.uint8)
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, **arrays, **{_META: blob})
-    return os.path.getsize(path)
+    buf = io.BytesIO()  # built in memory (models are small), then written in one go: a FIFO or a device works too
+    np.savez_compressed(buf, **arrays, **{_META: blob})
+    data = buf.getvalue()
+    atomic_write_bytes(path, data)
+    return len(data)
 
 
 def _fail(path, problem, fix="the file is damaged or is not a classic_loc model: use the file `classic_loc fit` "

@@ -153,27 +153,6 @@ def _failed_write(what, path, exc, kept, tried):
                    os.fspath(path))
 
 
-def _save_model(model, path):
-    """``model.save(path)``; into a character device or FIFO through a private temporary copy, then written through.
-
-    A zip file (np.savez) needs a file whose position is true: /dev/null seeks
-    but always says position 0, which breaks the zip's directory.
-    """
-    if output_kind(path) != "stream":
-        return model.save(path)
-    with tempfile.TemporaryDirectory(prefix="classic-loc-stream-") as work:
-        copy = os.path.join(work, "model.npz")
-        model.save(copy)
-        try:
-            with open(copy, "rb") as src, open(path, "wb") as dst:
-                shutil.copyfileobj(src, dst)
-        except OSError as exc:
-            if exc.filename is not None or exc.errno is None:
-                raise
-            raise OSError(exc.errno, exc.strerror, os.fspath(path)) from exc
-        return os.path.getsize(copy)
-
-
 def fit_and_evaluate(model, train, test, model_path=None, report_path=None, verbose=False, extra=None):
     """Fit ``model`` on ``train``, evaluate on ``test``, save the model and a JSON report.
 
@@ -190,8 +169,7 @@ def fit_and_evaluate(model, train, test, model_path=None, report_path=None, verb
     model.fit(train)
     fit_seconds = time.perf_counter() - t0
     ev = evaluate_model(model, test, verbose=verbose)
-    model_bytes, model_failure = (_rescue_write("model", model_path, lambda p: _save_model(model, p)) if model_path
-                                  else (None, None))
+    model_bytes, model_failure = _rescue_write("model", model_path, model.save) if model_path else (None, None)
     model_kept = model_failure[1] if model_failure else None
     if model_kept:
         model_bytes = os.path.getsize(model_kept)

@@ -416,3 +416,26 @@ def test_a_model_path_that_is_a_fifo_or_folder_is_refused_without_blocking(tmp_p
                                    "written by `classic_loc fit` or Localizer.save")
     with pytest.raises(ModelFileError, match="no such model file"):
         Localizer.load(tmp_path / "missing.npz")
+
+
+def test_save_writes_through_a_character_device_and_returns_the_true_size(model_path, tmp_path):
+    import stat
+    import threading
+
+    model = Localizer.load(model_path)
+    null = tmp_path / "null"
+    os.mknod(null, stat.S_IFCHR | 0o666, os.makedev(1, 3))  # a private /dev/null
+    size = model.save(null)
+    assert stat.S_ISCHR(os.stat(null).st_mode) and sorted(os.listdir(tmp_path)) == ["m.npz", "null"]
+    regular = tmp_path / "again.npz"
+    assert model.save(regular) == size == regular.stat().st_size
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(open(fifo, "rb").read()))
+    reader.start()
+    model.save(fifo)
+    reader.join(10)
+    assert got and len(got[0]) == size  # one in-memory zip, written once: a whole model came through the pipe
+    (tmp_path / "from_pipe.npz").write_bytes(got[0])
+    assert Localizer.load(tmp_path / "from_pipe.npz").classes_ == model.classes_
