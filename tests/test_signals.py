@@ -177,7 +177,10 @@ def _predict_until_writing(model_file, voc, out, tmp_path, extra=()):
     proc = _start(["predict", "--model", str(model_file), str(images), "--out", str(out), "--quiet",
                    "--set", "upsample=3", *extra], tmp_path)
     try:
-        _wait_for(lambda: _leftovers(out.parent) or proc.poll() is not None, 90, "the temporary output file")
+        # the output's own temporary: the writability probe (named like a temporary too) comes and goes before it
+        started = f".{out.name}{TMP_MARKER}"
+        _wait_for(lambda: any(n.startswith(started) for n in _leftovers(out.parent)) or proc.poll() is not None, 90,
+                  "the temporary output file")
         assert proc.poll() is None, "predict ended before the signal: make it slower"
         return proc
     except BaseException:
