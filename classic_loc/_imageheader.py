@@ -46,14 +46,16 @@ def exif_orientation(tiff):
     Read as OpenCV's EXIF reader does: the 16-bit value of the entry whatever its declared
     type, the last such entry winning, so that header sizes agree with the decoded image.
     """
-    if tiff[:2] == b"II":
+    if tiff[:1] == b"I":  # OpenCV tells the byte order by the first byte alone
         e = "<"
-    elif tiff[:2] == b"MM":
+    elif tiff[:1] == b"M":
         e = ">"
     else:
         return 1
     orientation = 1
     try:
+        if struct.unpack_from(e + "H", tiff, 2)[0] != 42:  # the TIFF magic number: OpenCV reads no EXIF without it
+            return 1
         (ifd,) = struct.unpack_from(e + "I", tiff, 4)
         (count,) = struct.unpack_from(e + "H", tiff, ifd)
         for k in range(count):

@@ -120,16 +120,20 @@ def _undecodable(path):
 def image_size(path):
     """``(width, height)`` of the image at ``path`` as it is shown, from its header.
 
-    JPEG, PNG, BMP, GIF, WebP, TIFF and PNM are read from the header only (no pixel is
-    decoded); another format is decoded. Raises DataError as :func:`read_image` does,
-    including "image too large".
+    JPEG, PNG, BMP, GIF, WebP and PNM are read from the header only (no pixel is
+    decoded); another format is decoded, and so is TIFF after its header passed the
+    pixel limit (libtiff chooses among a file's directories and tag types in ways a
+    header reader cannot follow exactly: fuzzed files disagreed). Raises DataError as
+    :func:`read_image` does, including "image too large".
     """
     with _open(path) as fh:
         try:
             header = read_header(fh)
         except OSError:
             header = None
-    if header is None:
+    if header is None or header.format == "TIFF":
+        if header is not None:
+            check_pixels(path, header.width, header.height)
         img = read_image(path)
         return int(img.shape[1]), int(img.shape[0])
     check_pixels(path, header.width, header.height)

@@ -582,3 +582,39 @@ def test_csv_given_a_fifo_refuses_it(tmp_path):
     os.mkfifo(tmp_path / "train.csv")
     assert "train.csv: the CSV file path is a FIFO (named pipe), not a regular file" in str(
         _finishes(read_csv, tmp_path / "train.csv"))
+
+
+def _jpeg_with_exif(tiff_block, rows=12, cols=20):
+    """A rows x cols JPEG whose first segment is an APP1 EXIF block holding ``tiff_block``."""
+    import struct
+
+    ok, buf = cv2.imencode(".jpg", np.full((rows, cols, 3), 128, np.uint8))
+    body = b"Exif\x00\x00" + tiff_block
+    return buf.tobytes()[:2] + b"\xff\xe1" + struct.pack(">H", len(body) + 2) + body + buf.tobytes()[2:]
+
+
+@pytest.mark.parametrize("order, magic, shown", [
+    (b"MM", b"\x00*", (12, 20)),   # a valid EXIF block: orientation 6 turns the 20x12 image to 12x20 (w, h)
+    (b"MM", b"\xb4*", (20, 12)),   # a damaged TIFF magic number: OpenCV reads no EXIF, the image stays as stored
+    (b"M\x01", b"\x00*", (12, 20)),  # OpenCV tells the byte order by the first byte alone
+])
+def test_header_sizes_follow_opencv_on_damaged_exif_blocks(tmp_path, order, magic, shown):
+    # found by benchmarks/fuzz.py (target "image"): the header size and the decoded image disagreed
+    ifd = b"\x00\x01" + b"\x01\x12\x00\x03\x00\x00\x00\x01\x00\x06\x00\x00" + b"\x00\x00\x00\x00"
+    path = tmp_path / "x.jpg"
+    path.write_bytes(_jpeg_with_exif(order + magic + b"\x00\x00\x00\x08" + ifd))
+    img = read_image(path)
+    assert image_size(path) == (img.shape[1], img.shape[0]) == shown
+
+
+def test_tiff_sizes_are_those_of_the_decoded_image(tmp_path, monkeypatch):
+    # libtiff's choice among directories and tag types cannot be followed from the header: TIFF is decoded
+    import classic_loc.images as images
+
+    path = tmp_path / "x.tif"
+    ok, buf = cv2.imencode(".tif", np.zeros((12, 20, 3), np.uint8))
+    path.write_bytes(buf.tobytes())
+    decoded = []
+    real = images.read_image
+    monkeypatch.setattr(images, "read_image", lambda p: decoded.append(p) or real(p))
+    assert images.image_size(path) == (20, 12) and decoded == [path]
