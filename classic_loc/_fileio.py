@@ -26,6 +26,7 @@ output path, so that every error line says which file it concerns.
 import itertools
 import os
 import re
+import shutil
 import stat
 import threading
 from contextlib import contextmanager
@@ -57,23 +58,38 @@ def pid_alive(pid):
     return True
 
 
-def remove_stale_temporaries(folder):
-    """Remove this package's temporary files in ``folder`` whose writing process is gone; return their names."""
+def remove_stale(folder, pattern):
+    """Remove the entries of ``folder`` whose name matches ``pattern`` and whose process is gone; return their names.
+
+    The first group of ``pattern`` that matched is the pid of the process that made
+    the entry; an entry of this process or of a live one is kept. A folder is removed
+    with its contents.
+    """
     removed = []
     try:
         names = os.listdir(folder)
     except OSError:
         return removed
     for name in names:
-        m = _TMP_RE.match(name)
-        if not m or int(m.group(1)) == os.getpid() or pid_alive(int(m.group(1))):
+        m = pattern.match(name)
+        pid = int(next((g for g in m.groups() if g is not None), 0)) if m else 0
+        if not pid or pid == os.getpid() or pid_alive(pid):
             continue
+        path = os.path.join(folder, name)
         try:
-            os.unlink(os.path.join(folder, name))
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            else:
+                os.unlink(path)
             removed.append(name)
         except OSError:
             pass
     return removed
+
+
+def remove_stale_temporaries(folder):
+    """Remove this package's temporary files in ``folder`` whose writing process is gone; return their names."""
+    return remove_stale(folder, _TMP_RE)
 
 
 def _sweep_once(folder):

@@ -8,13 +8,12 @@ however it ends, even by SIGKILL (:func:`workers_die_with_parent`), so a killed
 
 import os
 import re
-import shutil
 import sys
 import threading
 import time
 from contextlib import contextmanager
 
-from ._fileio import pid_alive
+from ._fileio import remove_stale
 
 __all__ = ["parallel_map", "workers_die_with_parent", "remove_stale_worker_files"]
 
@@ -51,28 +50,7 @@ def remove_stale_worker_files(folder=SHARED_MEMORY):
     process group of a run is killed, loky's resource tracker dies with it and
     cannot remove them; the next parallel run of this package does.
     """
-    removed = []
-    try:
-        names = os.listdir(folder)
-    except OSError:
-        return removed
-    for name in names:
-        m = _WORKER_FILES.match(name)
-        if not m:
-            continue
-        pid = int(m.group(1) or m.group(2))
-        if pid == os.getpid() or pid_alive(pid):
-            continue
-        path = os.path.join(folder, name)
-        try:
-            if os.path.isdir(path) and not os.path.islink(path):
-                shutil.rmtree(path)
-            else:
-                os.unlink(path)
-            removed.append(name)
-        except OSError:
-            pass
-    return removed
+    return remove_stale(folder, _WORKER_FILES)
 
 
 def _die_with_parent(parent_pid, use_pdeathsig):
