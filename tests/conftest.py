@@ -17,3 +17,23 @@ def shared_data():
     if not path.is_dir():
         pytest.skip(f"needs the shared real data sets at {path} (set CLASSIC_LOC_SHARED_DATA to their folder)")
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_voc(tmp_path_factory):
+    """A 40-image demo data set in VOC layout, shared by the command-line tests: read it, never write into it."""
+    import classic_loc._demo as demo
+
+    root = tmp_path_factory.mktemp("tiny") / "voc"
+    demo.generate(root, n_images=40, seed=1)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_voc, tmp_path_factory):
+    """A quick model of :func:`tiny_voc` (no mining): a file to read or copy, never to write over."""
+    from classic_loc import Localizer, load_dataset
+
+    path = tmp_path_factory.mktemp("tinymodel") / "m.npz"
+    Localizer(mining_rounds=0, n_random_negatives=200).fit(load_dataset(tiny_voc, split="train")).save(path)
+    return path

@@ -17,7 +17,6 @@ import sys
 import cv2
 import pytest
 
-import classic_loc._demo as demo
 import classic_loc.workflow as wf
 from classic_loc import Localizer, load_dataset
 from classic_loc.cli import build_parser, main
@@ -26,18 +25,14 @@ from classic_loc.errors import DataError
 QUICK = ["--quiet", "--set", "mining_rounds=0", "--set", "n_random_negatives=200"]
 
 
-@pytest.fixture(scope="module")
-def voc(tmp_path_factory):
-    root = tmp_path_factory.mktemp("safety") / "voc"
-    demo.generate(root, n_images=40, seed=1)
-    return root
+@pytest.fixture
+def voc(tiny_voc):
+    return tiny_voc
 
 
-@pytest.fixture(scope="module")
-def trained(voc, tmp_path_factory):
-    path = tmp_path_factory.mktemp("safetymodel") / "m.npz"
-    Localizer(mining_rounds=0, n_random_negatives=200).fit(load_dataset(voc, split="train")).save(path)
-    return path
+@pytest.fixture
+def trained(tiny_model):
+    return tiny_model
 
 
 @pytest.fixture

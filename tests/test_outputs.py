@@ -19,9 +19,8 @@ import cv2
 import numpy as np
 import pytest
 
-import classic_loc._demo as demo
 import classic_loc.workflow as wf
-from classic_loc import Localizer, load_dataset
+from classic_loc import Localizer
 from classic_loc._fileio import atomic_path, atomic_write_text, output_kind
 from classic_loc.cli import main
 from classic_loc.errors import DataError
@@ -32,18 +31,14 @@ needs_root = pytest.mark.skipif(not ROOT or not hasattr(os, "mknod"), reason="ma
 needs_fifo = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
 
 
-@pytest.fixture(scope="module")
-def voc(tmp_path_factory):
-    root = tmp_path_factory.mktemp("outputs") / "voc"
-    demo.generate(root, n_images=40, seed=1)
-    return root
+@pytest.fixture
+def voc(tiny_voc):
+    return tiny_voc
 
 
-@pytest.fixture(scope="module")
-def trained(voc, tmp_path_factory):
-    path = tmp_path_factory.mktemp("outputsmodel") / "m.npz"
-    Localizer(mining_rounds=0, n_random_negatives=200).fit(load_dataset(voc, split="train")).save(path)
-    return path
+@pytest.fixture
+def trained(tiny_model):
+    return tiny_model
 
 
 @pytest.fixture

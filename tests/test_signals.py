@@ -15,8 +15,6 @@ import time
 
 import pytest
 
-import classic_loc._demo as demo
-from classic_loc import Localizer, load_dataset
 from classic_loc._fileio import TMP_MARKER, atomic_write_text, remove_stale_temporaries
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
@@ -24,18 +22,14 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="re
 SLOW_FIT = ["--set", "mining_rounds=3", "--set", "n_random_negatives=3000"]  # far longer than the tests wait
 
 
-@pytest.fixture(scope="module")
-def voc(tmp_path_factory):
-    root = tmp_path_factory.mktemp("sig") / "voc"
-    demo.generate(root, n_images=40, seed=1)
-    return root
+@pytest.fixture
+def voc(tiny_voc):
+    return tiny_voc
 
 
-@pytest.fixture(scope="module")
-def model_file(voc, tmp_path_factory):
-    path = tmp_path_factory.mktemp("sigmodel") / "m.npz"
-    Localizer(mining_rounds=0, n_random_negatives=200).fit(load_dataset(voc, split="train")).save(path)
-    return path
+@pytest.fixture
+def model_file(tiny_model):
+    return tiny_model
 
 
 def _sha(path):
