@@ -2,10 +2,12 @@
 
 A reader never sees a half-written file, and an existing file is only replaced
 once the new one is complete. The temporary file is named
-``.<name>.classic-loc-tmp-<pid>-<n>``: it is removed when the write fails or is
-interrupted (Ctrl-C, SIGTERM through the command line's handler); after a
-SIGKILL it may stay, clearly named, and the next write into that folder by any
-process removes the ones whose process is no longer alive.
+``.<name>.classic-loc-tmp-<host>-<pid>-<n>``: it is removed when the write fails or
+is interrupted (Ctrl-C, SIGTERM through the command line's handler); after a
+SIGKILL it may stay, clearly named, and the next write into that folder by a
+process of the same user on the same host removes the ones whose process is no
+longer alive (a folder shared between machines, as on a cluster, never loses
+another host's file in progress: its pids mean nothing here).
 
 What a path is decides how it is written (:func:`output_kind`), as Unix tools do:
 
@@ -27,15 +29,19 @@ import itertools
 import os
 import re
 import shutil
+import socket
 import stat
 import threading
+import time
 from contextlib import contextmanager
 
-__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "TMP_MARKER", "remove_stale_temporaries",
-           "pid_alive", "output_kind", "describe_file_type", "fsync_file"]
+__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "TMP_MARKER", "HOST", "remove_stale_temporaries",
+           "remove_stale", "temporary_suffix", "pid_alive", "output_kind", "describe_file_type", "fsync_file"]
 
 TMP_MARKER = ".classic-loc-tmp-"
-_TMP_RE = re.compile(r"^\..*" + re.escape(TMP_MARKER) + r"(\d+)-\d+$")
+#: This machine's name as it appears in temporary names (letters, digits, '.', '-' only).
+HOST = re.sub(r"[^A-Za-z0-9.-]", "_", socket.gethostname() or "")[:40] or "host"
+_TMP_RE = re.compile(r"^\..*" + re.escape(TMP_MARKER) + r"(?P<host>.+)-(?P<pid>\d+)-\d+$")
 
 
 _counter = itertools.count()
@@ -58,26 +64,33 @@ def pid_alive(pid):
     return True
 
 
-def remove_stale(folder, pattern):
+def remove_stale(folder, pattern, min_age=0.0):
     """Remove the entries of ``folder`` whose name matches ``pattern`` and whose process is gone; return their names.
 
-    The first group of ``pattern`` that matched is the pid of the process that made
-    the entry; an entry of this process or of a live one is kept. A folder is removed
-    with its contents.
+    ``pattern``'s group ``pid`` is the process that made the entry, its group
+    ``host`` (where it has one) the machine. Kept: entries of another host, of
+    another user, of this process or a live one, and entries modified less than
+    ``min_age`` seconds ago. A folder is removed with its contents.
     """
     removed = []
     try:
         names = os.listdir(folder)
     except OSError:
         return removed
+    uid = os.getuid() if hasattr(os, "getuid") else None
     for name in names:
         m = pattern.match(name)
-        pid = int(next((g for g in m.groups() if g is not None), 0)) if m else 0
+        if not m or m.groupdict().get("host", HOST) != HOST:
+            continue
+        pid = int(m.group("pid"))
         if not pid or pid == os.getpid() or pid_alive(pid):
             continue
         path = os.path.join(folder, name)
         try:
-            if os.path.isdir(path) and not os.path.islink(path):
+            st = os.lstat(path)
+            if (uid is not None and st.st_uid != uid) or time.time() - st.st_mtime < min_age:
+                continue
+            if stat.S_ISDIR(st.st_mode):
                 shutil.rmtree(path)
             else:
                 os.unlink(path)
@@ -165,11 +178,16 @@ def _naming(path, *aliases):
         raise OSError(exc.errno, exc.strerror or os.strerror(exc.errno), path) from exc
 
 
+def temporary_suffix():
+    """``.classic-loc-tmp-<host>-<pid>-<n>``: what ends every temporary name, unique in this process."""
+    return f"{TMP_MARKER}{HOST}-{os.getpid()}-{next(_counter)}"
+
+
 def temporary_name(path):
     """The temporary path :func:`atomic_path` writes before renaming to ``path``."""
     path = os.fspath(path)
     folder, name = os.path.split(os.path.abspath(path))
-    return os.path.join(folder, f".{name}{TMP_MARKER}{os.getpid()}-{next(_counter)}")
+    return os.path.join(folder, f".{name}{temporary_suffix()}")
 
 
 @contextmanager

@@ -444,7 +444,6 @@ def _cmd_demo(args):
         print(demo_path())
         return 0
     import shutil
-    import tempfile
 
     from .workflow import check_writable
 
@@ -455,7 +454,11 @@ def _cmd_demo(args):
                         "the same names)", "give a new or empty folder", kind="output overwrites input")
     parent, name = os.path.split(out)
     os.makedirs(parent, exist_ok=True)
-    work = tempfile.mkdtemp(prefix=f".{name}.classic-loc-partial-", dir=parent)
+    from ._fileio import remove_stale_temporaries, temporary_name
+
+    remove_stale_temporaries(parent)  # a staging folder a killed run left
+    work = temporary_name(out)  # named like every temporary: swept after a SIGKILL
+    os.mkdir(work)
     try:  # written beside, moved into place when complete: an interrupted run leaves no half data set
         staged = generate(os.path.join(work, name))
         if os.path.isdir(out):

@@ -20,7 +20,10 @@ __all__ = ["parallel_map", "workers_die_with_parent", "remove_stale_worker_files
 SHARED_MEMORY = "/dev/shm"
 # what loky and joblib leave in shared memory when every process of a run is killed at once (an OOM kill, `docker
 # kill`): loky's named semaphores and joblib's memory-mapping folders, each named after the process that made it
-_WORKER_FILES = re.compile(r"^(?:sem\.loky-(\d+)-[\w-]+|joblib_memmapping_folder_(\d+)_[\w-]+)$")
+_WORKER_FILES = re.compile(r"^(?:sem\.loky-|joblib_memmapping_folder_)(?P<pid>\d+)[-_][\w-]+$")
+# /dev/shm may be shared with processes of another pid namespace (containers with the host's IPC), whose live
+# entries look like a dead process's here: only entries a day old are taken for leftovers
+_WORKER_FILES_MIN_AGE = 24 * 3600
 _swept = []  # one sweep per process
 _sweep_lock = threading.Lock()
 
@@ -42,15 +45,15 @@ def parallel_map(func, items, n_jobs):
         return Parallel(n_jobs=n_jobs)(delayed(func)(item) for item in items)
 
 
-def remove_stale_worker_files(folder=SHARED_MEMORY):
+def remove_stale_worker_files(folder=SHARED_MEMORY, min_age=_WORKER_FILES_MIN_AGE):
     """Remove what loky's and joblib's processes left in ``folder`` after being killed; return the names.
 
-    Only entries named after a process that no longer exists are removed
-    (``sem.loky-<pid>-*``, ``joblib_memmapping_folder_<pid>_*``). When the whole
+    Only entries of this user, a day old and named after a process that no longer
+    exists are removed (``sem.loky-<pid>-*``, ``joblib_memmapping_folder_<pid>_*``). When the whole
     process group of a run is killed, loky's resource tracker dies with it and
     cannot remove them; the next parallel run of this package does.
     """
-    return remove_stale(folder, _WORKER_FILES)
+    return remove_stale(folder, _WORKER_FILES, min_age=min_age)
 
 
 def _die_with_parent(parent_pid, use_pdeathsig):

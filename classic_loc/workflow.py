@@ -24,8 +24,8 @@ from contextlib import ExitStack, contextmanager
 
 import numpy as np
 
-from ._fileio import (TMP_MARKER, atomic_path, atomic_write_bytes, atomic_write_text, describe_file_type, fsync_file,
-                      output_kind)
+from ._fileio import (atomic_path, atomic_write_bytes, atomic_write_text, describe_file_type, fsync_file,
+                      output_kind, temporary_suffix)
 from ._progress import progress
 from .errors import DataError, DataWarning
 from .evaluation import evaluate
@@ -282,9 +282,6 @@ def check_outputs(outputs, inputs=(), input_folders=()):
                             kind="output overwrites input")
 
 
-_probe_counter = iter(range(1 << 62))
-
-
 def check_writable(what, path, folder=False):
     """Refuse (DataError), before any work, an output path that cannot be written.
 
@@ -324,7 +321,7 @@ def check_writable(what, path, folder=False):
         raise DataError(path, what, f"{probe_dir} is a file, not a folder", "choose an output path inside a folder",
                         kind="unwritable output")
     # named as atomic_path names its temporaries, so that a probe left by a SIGKILL is swept like them
-    probe = os.path.join(probe_dir, f".classic-loc-probe{TMP_MARKER}{os.getpid()}-{next(_probe_counter)}")
+    probe = os.path.join(probe_dir, f".classic-loc-probe{temporary_suffix()}")
     try:
         fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:

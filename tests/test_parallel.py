@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import time
 
 from classic_loc.parallel import parallel_map, remove_stale_worker_files
 
@@ -33,9 +34,14 @@ def test_stale_semaphores_and_memmapping_folders_of_dead_processes_are_removed(t
             (tmp_path / name / "array.mmap").write_bytes(b"x")
         else:
             (tmp_path / name).write_bytes(b"x")
+    day_old = time.time() - 24 * 3600 - 60
+    for name in names:
+        os.utime(tmp_path / name, (day_old, day_old))
+    (tmp_path / f"sem.loky-{dead}-recent").write_bytes(b"x")  # maybe a live process of another pid namespace
     removed = remove_stale_worker_files(tmp_path)
     assert sorted(removed) == sorted([f"sem.loky-{dead}-1ixoropg", f"joblib_memmapping_folder_{dead}_7e9a5b_303ed1"])
-    assert sorted(os.listdir(tmp_path)) == sorted(set(names) - set(removed))
+    assert sorted(os.listdir(tmp_path)) == sorted(set(names) - set(removed) | {f"sem.loky-{dead}-recent"})
+    assert remove_stale_worker_files(tmp_path, min_age=0) == [f"sem.loky-{dead}-recent"]
     assert remove_stale_worker_files(tmp_path / "missing") == []
 
 

@@ -8,6 +8,7 @@ so these tests run on Linux only.
 
 import hashlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import time
 
 import pytest
 
-from classic_loc._fileio import TMP_MARKER, atomic_write_text, remove_stale_temporaries
+from classic_loc._fileio import HOST, TMP_MARKER, atomic_write_text, remove_stale_temporaries
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
@@ -204,7 +205,8 @@ def test_predict_killed_leaves_one_named_temporary_that_the_next_run_removes(mod
     os.kill(proc.pid, signal.SIGKILL)
     assert proc.wait(timeout=60) == -signal.SIGKILL
     assert _sha(out) == before
-    assert _leftovers(tmp_path) == [f".preds.json{TMP_MARKER}{proc.pid}-0"]  # clearly named, with its pid
+    left = _leftovers(tmp_path)  # one, clearly named: host, pid and this process's count of temporaries
+    assert len(left) == 1 and re.fullmatch(re.escape(f".preds.json{TMP_MARKER}{HOST}-{proc.pid}-") + r"\d+", left[0])
     # the next run writing into that folder removes it (its process is gone), and writes its own output
     image = sorted((voc / "JPEGImages").iterdir())[0]
     done = subprocess.run([sys.executable, "-m", "classic_loc", "predict", "--model", str(model_file), str(image),
@@ -219,8 +221,11 @@ def test_stale_temporaries_of_live_processes_are_kept(tmp_path):
                               text=True, check=True)
     dead = int(finished.stdout)
     parent = os.getppid()  # alive: the process that started this test run
-    names = [f".a.json{TMP_MARKER}{dead}-0", f".b.npz{TMP_MARKER}{parent}-3", f".c.json{TMP_MARKER}{os.getpid()}-9",
-             f"d.json{TMP_MARKER}{dead}", "x.classic-loc-tmp-1-0.json"]
+    names = [f".a.json{TMP_MARKER}{HOST}-{dead}-0", f".b.npz{TMP_MARKER}{HOST}-{parent}-3",
+             f".c.json{TMP_MARKER}{HOST}-{os.getpid()}-9", f"d.json{TMP_MARKER}{HOST}-{dead}",
+             "x.classic-loc-tmp-1-0.json",
+             # another machine's file in a shared folder: its pid says nothing here, it is never removed
+             f".e.json{TMP_MARKER}other-node-7-{dead}-0", f".f.json{TMP_MARKER}{dead}-0"]
     for n in names:
         (tmp_path / n).write_text("x")
     assert remove_stale_temporaries(tmp_path) == [names[0]]
