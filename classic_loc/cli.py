@@ -220,9 +220,7 @@ def _checked(action):
 
 
 def _check_params(model):
-    check = getattr(model, "check_params", None) or getattr(model, "_check_params", None)
-    if check is not None:
-        _checked(check)
+    _checked(model.check_params)
 
 
 def _cmd_evaluate(args):
@@ -245,6 +243,8 @@ def _cmd_evaluate(args):
     return 0
 
 
+# settings.PREDICTION_SETTINGS, written here because importing settings loads numpy, which must wait until
+# _single_threaded_blas has run (a test checks that the two are equal)
 PREDICT_SETTINGS = ("scale_step", "upsample", "cascade", "min_score", "nms_iou", "max_detections", "refine")
 _PYTHON_WORDS = {"True": "true", "False": "false", "None": "null"}
 

@@ -274,16 +274,7 @@ def read_predictions(predictions, dataset):
                             "give the path of the predictions file", kind="missing file")
         from .datasets.coco import load_json
 
-        try:
-            predictions = load_json(file, "predictions")
-        except RecursionError:
-            raise DataError(file, "", "the JSON is nested too deeply to read",
-                            "write a flat COCO results list", kind="malformed file") from None
-        except DataError:
-            raise
-        except ValueError as exc:  # e.g. an integer literal of over 4300 digits
-            raise DataError(file, "", f"malformed JSON ({_show(str(exc), 60)})",
-                            "fix the predictions file so that it is valid JSON", kind="malformed file") from None
+        predictions = load_json(file, "predictions")  # any problem of the file is its DataError
         if not isinstance(predictions, list):
             raise DataError(file, "", "a COCO results file must be a JSON list of detections",
                             'write [{"image_id", "category_id", "bbox": [x, y, w, h], "score"}, ...]',

@@ -319,10 +319,6 @@ class Localizer:
                              variant={"fhog": "felzenszwalb", "hog": "dalal-triggs"}.get(hog),
                              haar="haar" in params["features"])
 
-    def _feature_params(self):
-        """The FeatureParams of the current parameters (a fitted model predicts with ``feature_params_``)."""
-        return self._feature_params_of(check_params(self.get_params()))
-
     def check_params(self):
         """Every parameter checked (one-line DataError naming the first bad one); returns them in normal form.
 
@@ -336,7 +332,6 @@ class Localizer:
             self._check_against_templates(params)
         return params
 
-    _check_params = check_params  # the name the command line used
 
     def _check_against_templates(self, params):
         step, up = params["scale_step"], params["upsample"]

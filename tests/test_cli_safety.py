@@ -462,3 +462,10 @@ def test_every_command_help_explains_its_options(capsys):
         text = " ".join(capsys.readouterr().out.split())
         for word in words:
             assert word in text, (command, word)
+
+
+def test_the_command_lines_prediction_settings_are_the_estimators():
+    # cli.py keeps its own copy (importing settings would load numpy before the BLAS threads are set)
+    from classic_loc import cli, settings
+
+    assert cli.PREDICT_SETTINGS == settings.PREDICTION_SETTINGS
