@@ -97,12 +97,14 @@ def _jpeg(fh):
             fh.seek(length - 2, 1)
 
 
-def _png(fh):
+def _png(fh, orientation=True):
     _read(fh, 8)
     n, kind = struct.unpack(">I4s", _read(fh, 8))
     if kind != b"IHDR" or n < 8:
         raise _Bad("no IHDR")
     width, height = struct.unpack(">II", _read(fh, 8))
+    if not orientation:  # the pixel count alone: no need to walk the chunks for an eXIf
+        return ImageHeader("PNG", width, height, 1)
     fh.seek(n - 8 + 4, 1)  # rest of IHDR and its CRC
     orientation = 1
     for _ in range(_MAX_CHUNKS):  # OpenCV applies an eXIf chunk before or after the pixel data
@@ -220,11 +222,13 @@ def _pnm(fh):
     return _shown("PNM", tokens[0], tokens[1], 1)
 
 
-def read_header(fh):
+def read_header(fh, orientation=True):
     """The :class:`ImageHeader` of the open binary file ``fh``, or None for an unknown format.
 
     None also for a known signature whose header is damaged: the caller then decodes the
-    file (and reports it if it cannot). ``fh`` is left at an unspecified position.
+    file (and reports it if it cannot). ``fh`` is left at an unspecified position. With
+    ``orientation=False`` the EXIF orientation may be left unread (width and height then
+    as stored; their product, the pixel count, is the same): a PNG's chunks are not walked.
     """
     fh.seek(0)
     sig = fh.read(16)
@@ -246,6 +250,6 @@ def read_header(fh):
     else:
         return None
     try:
-        return parse(fh)
+        return parse(fh, orientation=False) if parse is _png and not orientation else parse(fh)
     except (_Bad, struct.error, ValueError, OSError, OverflowError):
         return None

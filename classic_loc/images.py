@@ -157,7 +157,7 @@ def read_image(path):
     """
     with _open(path) as fh:
         try:
-            header = read_header(fh)
+            header = read_header(fh, orientation=False)  # for the pixel limit only
             if header is not None:
                 check_pixels(path, header.width, header.height)
             fh.seek(0)

@@ -618,3 +618,17 @@ def test_tiff_sizes_are_those_of_the_decoded_image(tmp_path, monkeypatch):
     real = images.read_image
     monkeypatch.setattr(images, "read_image", lambda p: decoded.append(p) or real(p))
     assert images.image_size(path) == (20, 12) and decoded == [path]
+
+
+def test_the_pixel_limit_check_of_a_png_reads_its_first_chunk_only(tmp_path):
+    # read_image needs the pixel count, not the orientation: the PNG's other chunks are not walked
+    from classic_loc._imageheader import read_header
+
+    path = tmp_path / "x.png"
+    ok, buf = cv2.imencode(".png", np.zeros((12, 20), np.uint8))
+    path.write_bytes(buf.tobytes())
+    with open(path, "rb") as fh:
+        assert read_header(fh, orientation=False) == ("PNG", 20, 12, 1)
+        assert fh.tell() == 8 + 8 + 8  # signature, IHDR length and type, width and height
+    with open(path, "rb") as fh:
+        assert read_header(fh) == ("PNG", 20, 12, 1) and fh.tell() > 24
