@@ -632,3 +632,19 @@ def test_the_pixel_limit_check_of_a_png_reads_its_first_chunk_only(tmp_path):
         assert fh.tell() == 8 + 8 + 8  # signature, IHDR length and type, width and height
     with open(path, "rb") as fh:
         assert read_header(fh) == ("PNG", 20, 12, 1) and fh.tell() > 24
+
+
+def test_coco_read_without_images_gives_no_path_to_a_missing_image(tmp_path):
+    # found by benchmarks/fuzz.py (target "coco"): a record pointed at a file that is not there
+    from classic_loc.datasets import read_coco
+
+    ok, buf = cv2.imencode(".png", np.zeros((16, 16), np.uint8))
+    names = [f"{k}.png" for k in range(5)] + ["gone.png"]  # the image folder is found from the first five
+    for name in names[:5]:
+        (tmp_path / name).write_bytes(buf.tobytes())
+    doc = {"images": [{"id": k + 1, "file_name": n, "width": 16, "height": 16} for k, n in enumerate(names)],
+           "categories": [{"id": 1, "name": "cat"}], "annotations": []}
+    (tmp_path / "gt.json").write_text(json.dumps(doc))
+    ds = read_coco(tmp_path / "gt.json", require_images=False)
+    assert [r.path for r in ds] == [str(tmp_path / n) for n in names[:5]] + [None]
+    assert ds[5].file_name == "gone.png" and ds.match_image_id("gone.png") == 5

@@ -316,6 +316,8 @@ def read_coco(path, split=None, skip_bad=False, require_images=True, image_root=
                     if real != (w, h):
                         mismatches.append((item, file_path, (w, h), real))
                         w, h = real
+                elif not os.path.isfile(file_path):
+                    file_path = None  # not there (evaluation only): no path to a missing file; file_name still matches
             seen_stems.add(stem)
             images[iid] = dict(stem=stem, name=name, path=file_path, w=w, h=h, boxes=[], labels=[], difficult=[],
                                crowd=[])
