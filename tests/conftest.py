@@ -20,7 +20,7 @@ def shared_data():
 
 
 @pytest.fixture(scope="session")
-def tiny_voc(tmp_path_factory):
+def voc(tmp_path_factory):
     """A 40-image demo data set in VOC layout, shared by the command-line tests: read it, never write into it."""
     import classic_loc._demo as demo
 
@@ -30,10 +30,21 @@ def tiny_voc(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def tiny_model(tiny_voc, tmp_path_factory):
-    """A quick model of :func:`tiny_voc` (no mining): a file to read or copy, never to write over."""
+def trained(voc, tmp_path_factory):
+    """A quick model of :func:`voc` (no mining): a file to read or copy, never to write over."""
     from classic_loc import Localizer, load_dataset
 
     path = tmp_path_factory.mktemp("tinymodel") / "m.npz"
-    Localizer(mining_rounds=0, n_random_negatives=200).fit(load_dataset(tiny_voc, split="train")).save(path)
+    Localizer(mining_rounds=0, n_random_negatives=200).fit(load_dataset(voc, split="train")).save(path)
     return path
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    """Fail the test if a command starts training (every check must come before it).
+
+    ``pytest.fail`` raises a BaseException, which the command line's catch-all cannot swallow.
+    """
+    from classic_loc import Localizer
+
+    monkeypatch.setattr(Localizer, "fit", lambda *a, **k: pytest.fail("training started before the checks"))

@@ -26,16 +26,6 @@ QUICK = ["--quiet", "--set", "mining_rounds=0", "--set", "n_random_negatives=200
 
 
 @pytest.fixture
-def voc(tiny_voc):
-    return tiny_voc
-
-
-@pytest.fixture
-def trained(tiny_model):
-    return tiny_model
-
-
-@pytest.fixture
 def model_file(trained, tmp_path):
     path = tmp_path / "model.npz"
     shutil.copy(trained, path)
@@ -53,15 +43,6 @@ def photos(voc, tmp_path):
     shutil.copy(jpgs[2], root / "sub" / "a.jpg")
     cv2.imwrite(str(root / "sub" / "c.png"), cv2.imread(str(jpgs[3])))
     return root
-
-
-@pytest.fixture
-def no_training(monkeypatch):
-    """Fail the test if a command starts training (every check must come before it)."""
-    def refuse(*args, **kwargs):
-        raise AssertionError("training started before the checks")
-
-    monkeypatch.setattr(Localizer, "fit", refuse)
 
 
 def _hashes(*roots):

@@ -32,16 +32,6 @@ needs_fifo = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
 
 
 @pytest.fixture
-def voc(tiny_voc):
-    return tiny_voc
-
-
-@pytest.fixture
-def trained(tiny_model):
-    return tiny_model
-
-
-@pytest.fixture
 def photos(voc, tmp_path):
     jpgs = sorted((voc / "JPEGImages").iterdir())
     root = tmp_path / "photos"
@@ -49,11 +39,6 @@ def photos(voc, tmp_path):
     shutil.copy(jpgs[0], root / "a.jpg")
     shutil.copy(jpgs[1], root / "b.jpg")
     return root
-
-
-@pytest.fixture
-def no_training(monkeypatch):
-    monkeypatch.setattr(Localizer, "fit", lambda *a, **k: pytest.fail("training started before the checks"))
 
 
 def _null(path):

@@ -24,13 +24,8 @@ SLOW_FIT = ["--set", "mining_rounds=3", "--set", "n_random_negatives=3000"]  # f
 
 
 @pytest.fixture
-def voc(tiny_voc):
-    return tiny_voc
-
-
-@pytest.fixture
-def model_file(tiny_model):
-    return tiny_model
+def model_file(trained):
+    return trained
 
 
 def _sha(path):
