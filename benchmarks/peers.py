@@ -1,9 +1,10 @@
 """Classical peers on the shared data sets: dlib's HOG + structural SVM and OpenCV's pretrained detectors.
 
-    python benchmarks/peers.py [--sets caltech101_subset pennfudan cmu_mit_faces] [--methods dlib opencv]
+    python benchmarks/peers.py [--sets caltech101_subset pennfudan cmu_mit_faces] [--methods dlib opencv dlib-mmod]
                                [--data ../shared/data] [--out benchmarks/out/peers] [--quiet]
 
-Every peer is trained (dlib) on the ``train`` split of a shared set, predicts its ``test`` split,
+Every peer is trained (dlib) on the ``train`` split of a shared set (the pretrained ones, OpenCV's
+detectors and dlib's MMOD CNN, are not), predicts its ``test`` split,
 and is scored by classic_loc's own evaluator, exactly like classic_loc itself
 (``benchmarks/quality.py``). Per set and method it writes to ``--out``:
 
@@ -36,6 +37,18 @@ Methods
     run in ``benchmarks/opencv_peers.py`` inside a virtual environment of their own
     (``benchmarks/.venv-cv4`` with ``opencv-python-headless<5``, made by :func:`ensure_cv4_venv`),
     driven by a JSON job.
+``dlib-mmod``
+    dlib's pretrained MMOD CNN face detector (``dlib.cnn_face_detection_model_v1`` with the
+    weights ``face_recognition_models.cnn_face_detector_model_location()`` ships, dlib-models'
+    ``mmod_human_face_detector.dat``: trained by dlib's author on his face detection data set,
+    dlib_face_detection_dataset-2016-09-30, faces from ImageNet, AFLW, PASCAL VOC, VGG, WIDER and
+    Face Scrub images, FDDB excluded; not on ours); cmu_mit_faces only, no training. It runs at
+    each of ``MMOD_SETTINGS[set]["upsample"]`` (the first is the method's result; the others
+    are written as ``<set>_dlib-mmod-up<n>_detections.json`` and reported in the figures), each in
+    a fresh process; with ``reference_model`` (a classic_loc model file) the same run also times
+    that model on the same images in a fresh process (``benchmarks/classic.py``'s worker) for
+    the ratio. The score is the CNN's confidence; dlib's Python binding keeps only detections
+    with confidence > 0 (its ``adjust_threshold`` is not exposed), which caps the AP curve's recall.
 
 Timing helpers for the speed benchmark: :func:`time_dlib_frontal_face`,
 :func:`time_dlib_multiple` (dlib, in this process) and :func:`time_opencv` (OpenCV 4 detectors,
@@ -72,12 +85,14 @@ from _bench import load_average, machine, peak_rss_mb, run_worker  # noqa: E402
 from classic_loc._fileio import atomic_write_text  # noqa: E402
 REPO = os.path.dirname(HERE)
 SETS = ("caltech101_subset", "pennfudan", "cmu_mit_faces")
-METHODS = ("dlib", "opencv")
+METHODS = ("dlib", "opencv", "dlib-mmod")
 DEFAULT_DATA = os.environ.get("CLASSIC_LOC_SHARED_DATA", os.path.join(REPO, "..", "shared", "data"))
 DEFAULT_OUT = os.path.join(HERE, "out", "peers")
 CV4_VENV = os.path.join(HERE, ".venv-cv4")
 OPENCV_SCRIPT = os.path.join(HERE, "opencv_peers.py")
 DLIB_MISSING = "dlib is not installed in this environment: pip install dlib-bin"
+MMOD_MISSING = ("the MMOD face detector's weights are not installed: pip install face-recognition-models "
+                "(the package ships mmod_human_face_detector.dat)")
 
 # dlib settings per set. C, flips and the window follow dlib's own examples; adjust_threshold < 0
 # keeps lower-scoring detections so that AP reaches higher recall; cmu_mit_faces is upsampled 2x
@@ -98,6 +113,10 @@ OPENCV_SETTINGS = {
     "cmu_mit_faces": {"detector": "haar-face", "class": "face",
                       "params": {"scaleFactor": 1.1, "minNeighbors": 3}},
 }
+# which set dlib's pretrained MMOD CNN face detector applies to, and its upsample_num_times values:
+# the first is the method's result (0: the image as it is, as the other methods' timings are), the
+# others are extra figures (1: dlib's own examples; the CNN finds faces down to about 80 px at 0, 40 px at 1)
+MMOD_SETTINGS = {"cmu_mit_faces": {"class": "face", "upsample": [0, 1]}}
 
 
 def log(msg, verbose=True):
@@ -374,6 +393,166 @@ def dlib_predict_worker(job):
 
 
 
+# ---------------------------------------------------------------- dlib's MMOD CNN face detector (pretrained)
+def _mmod_model_path():
+    try:
+        import face_recognition_models
+    except ImportError:
+        raise SystemExit(MMOD_MISSING) from None
+    return face_recognition_models.cnn_face_detector_model_location()
+
+
+def mmod_rows(detections, class_index=0):
+    """``[x1, y1, x2, y2, confidence, class_index]`` rows of ``cnn_face_detection_model_v1`` detections.
+
+    Each detection has ``.rect`` (a ``dlib.rectangle``: inclusive pixel corners) and ``.confidence``.
+    The conversion to classic_loc's continuous boxes happens here, at the edge:
+    ``rectangle(l, t, r, b)`` covers the pixels ``l..r`` x ``t..b``, the box ``[l, t, r + 1, b + 1]``
+    (:func:`dlib_rect_to_box`). dlib's rectangles of a CNN detection may reach past the image;
+    :func:`to_coco_results` clips them.
+    """
+    return [dlib_rect_to_box(d.rect) + [float(d.confidence), int(class_index)] for d in detections]
+
+
+def _cpu_seconds():
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def mmod_predict_worker(job):
+    """Body of the fresh MMOD prediction process: load the CNN, predict every image, time, measure RSS.
+
+    ``job``: ``{"kind": "mmod", "model": path, "images": [paths], "upsample": int, "warmup": int}``.
+    Returns ``{"detections": [rows per image] (see :func:`mmod_rows`), "ms": [wall ms per image],
+    "cpu_ms": [process CPU ms per image], "threads": the process's thread count after the run,
+    "peak_rss_mb" (VmHWM), "ru_maxrss_mb", "dlib_version"}``. Image decoding is not timed; the
+    warm-up calls (on the first images, untimed) come first, as in classic.py's worker. CPU time
+    over wall time near 1 means the CNN ran on one thread.
+    """
+    import resource
+
+    dlib = _import_dlib()
+    net = dlib.cnn_face_detection_model_v1(job["model"])
+    up = int(job["upsample"])
+    for path in job["images"][:max(0, int(job.get("warmup", 1)))]:
+        net(dlib.load_rgb_image(path), up)
+    out, times, cpu = [], [], []
+    for path in job["images"]:
+        img = dlib.load_rgb_image(path)
+        c0, t0 = _cpu_seconds(), time.perf_counter()
+        dets = net(img, up)
+        times.append((time.perf_counter() - t0) * 1000.0)
+        cpu.append((_cpu_seconds() - c0) * 1000.0)
+        out.append(mmod_rows(dets))
+    try:
+        threads = len(os.listdir("/proc/self/task"))
+    except OSError:
+        threads = None
+    return {"detections": out, "ms": times, "cpu_ms": cpu, "threads": threads, "peak_rss_mb": peak_rss_mb(),
+            "ru_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+            "dlib_version": dlib.__version__}
+
+
+def _timing(res):
+    ms = res["ms"]
+    return {"predict_ms_per_image": round(statistics.median(ms), 3),
+            "predict_ms_per_image_mean": round(statistics.fmean(ms), 3),
+            "peak_rss_mb": round(res["peak_rss_mb"], 1) if res.get("peak_rss_mb") else None}
+
+
+def run_mmod(set_name, data_dir, out_dir, verbose=True, reference_model=None):
+    """dlib's pretrained MMOD CNN face detector on ``set_name``'s test split; None if it does not apply.
+
+    One fresh process per ``MMOD_SETTINGS[set_name]["upsample"]`` value; the first value's detections
+    are the method's (``<set>_dlib-mmod_detections.json``), the others go to
+    ``<set>_dlib-mmod-up<n>_detections.json`` and ``figures["variants"]``. ``reference_model``: a
+    classic_loc model file timed on the same images in the same run (``figures["reference"]``,
+    ``ms_ratio_to_reference``); without it the reference is None.
+    """
+    from _bench import git_state
+
+    cfg = MMOD_SETTINGS.get(set_name)
+    if cfg is None:
+        log(f"{set_name} dlib-mmod: skipped (a face detector; fits {', '.join(MMOD_SETTINGS)})", verbose)
+        return None
+    dlib = _import_dlib()
+    model = _mmod_model_path()
+    git_start = git_state()
+    (test,) = _load_sets(data_dir, set_name, ("test",))
+    k = test.classes.index(cfg["class"])
+    images = [os.path.abspath(r.path) for r in test]
+    os.makedirs(out_dir, exist_ok=True)
+    variants = []
+    for up in cfg["upsample"]:
+        log(f"{set_name} dlib-mmod: upsample {up}, {len(test)} test images in a fresh process (1 thread)", verbose)
+        load0 = load_average()
+        res = run_worker(__file__, {"kind": "mmod", "model": model, "images": images, "upsample": up, "warmup": 1},
+                         "dlib MMOD")
+        rows = [[r[:5] + [k] for r in dets] for dets in res["detections"]]
+        results = to_coco_results(test, rows, lambda j: j)
+        wall, cpu = sum(res["ms"]), sum(res["cpu_ms"])
+        sides = [math.sqrt(r["bbox"][2] * r["bbox"][3]) for r in results]
+        tag = "dlib-mmod" if not variants else f"dlib-mmod-up{up}"
+        variants.append({"upsample": up, **_timing(res), "cpu_over_wall": round(cpu / wall, 3) if wall else None,
+                         "threads_in_process": res["threads"], "ru_maxrss_mb": round(res["ru_maxrss_mb"], 1),
+                         "n_detections": len(results),
+                         "smallest_detection_px": round(min(sides), 1) if sides else None,  # sqrt(w h), clipped
+                         "load_average_at_start": load0, "load_average_at_end": load_average(),
+                         "metrics": _metrics(test, results), "detections": f"{set_name}_{tag}_detections.json"})
+        atomic_write_text(os.path.join(out_dir, variants[-1]["detections"]), json.dumps(results))
+        log(f"{set_name} dlib-mmod: upsample {up}: AP50 {variants[-1]['metrics']['map50']:.3f}, "
+            f"{variants[-1]['predict_ms_per_image']:.0f} ms/image, CPU/wall {variants[-1]['cpu_over_wall']}", verbose)
+    reference = None
+    if reference_model and os.path.exists(reference_model):
+        log(f"{set_name} dlib-mmod: timing the reference {os.path.basename(reference_model)} on the same "
+            f"images in a fresh process (1 thread)", verbose)
+        load0 = load_average()
+        ref = run_worker(os.path.join(HERE, "classic.py"),
+                         {"model": os.path.abspath(reference_model),
+                          "images": [[r.image_id, os.path.abspath(r.path)] for r in test], "warmup": 1},
+                         "classic_loc")
+        reference = {"model": os.path.basename(reference_model), "model_bytes": os.path.getsize(reference_model),
+                     "model_mtime": time.strftime("%Y-%m-%dT%H:%M:%S%z",
+                                                  time.localtime(os.path.getmtime(reference_model))),
+                     **_timing(ref), "load_average_at_start": load0, "load_average_at_end": load_average(),
+                     "metrics": _metrics(test, ref["results"])}
+    first = variants[0]
+    figures = {
+        "set": set_name, "method": "dlib-mmod", "train_images": 0, "test_images": len(test), "fit_seconds": 0.0,
+        "predict_ms_per_image": first["predict_ms_per_image"],
+        "predict_ms_per_image_mean": first["predict_ms_per_image_mean"], "peak_rss_mb": first["peak_rss_mb"],
+        "model_bytes": os.path.getsize(model),
+        "settings": {"model": os.path.basename(model), "upsample_num_times": first["upsample"],
+                     "variants_upsample": [v["upsample"] for v in variants[1:]], "class": cfg["class"],
+                     "score": "the CNN's confidence (dlib keeps confidence > 0)",
+                     "box": "dlib.rectangle (inclusive pixels) l, t, r, b -> [l, t, r + 1, b + 1]",
+                     "training_data": "dlib_face_detection_dataset-2016-09-30 (ImageNet, AFLW, PASCAL VOC, VGG, "
+                                      "WIDER, Face Scrub images; FDDB excluded), not the shared set"},
+        "variants": variants, "reference": reference,
+        "ms_ratio_to_reference": (round(first["predict_ms_per_image"] / reference["predict_ms_per_image"], 2)
+                                  if reference else None),
+        "git_at_start": git_start, "git_at_end": git_state(),
+        "versions": {"dlib": dlib.__version__, "face-recognition-models": _dist_version("face-recognition-models"),
+                     "numpy": np.__version__, "classic_loc": _classic_loc_version()},
+        "machine": machine(), "load_average_at_end": load_average(), "metrics": first["metrics"],
+        "files": {"detections": first["detections"], "variant_detections": [v["detections"] for v in variants[1:]]},
+    }
+    atomic_write_text(os.path.join(out_dir, f"{set_name}_dlib-mmod_figures.json"), json.dumps(figures, indent=2))
+    log(f"{set_name} dlib-mmod: {_summary(figures)}", verbose)
+    return figures
+
+
+def _dist_version(name):
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
 # ---------------------------------------------------------------- results and evaluation
 def to_coco_results(test, detections, class_of):
     """COCO results for ``test``: ``detections[i]`` are ``[x1, y1, x2, y2, score, k]`` rows of image ``i``.
@@ -538,24 +717,29 @@ def _summary(f):
             f"model {f['model_bytes']} bytes")
 
 
-def run(set_name, method, data_dir=DEFAULT_DATA, out_dir=DEFAULT_OUT, verbose=True, settings=None):
+def run(set_name, method, data_dir=DEFAULT_DATA, out_dir=DEFAULT_OUT, verbose=True, settings=None,
+        reference_model=None):
     """Run one peer on one shared set and write its files; returns the figures dict, or None if skipped.
 
     Parameters
     ----------
     set_name : {"caltech101_subset", "pennfudan", "cmu_mit_faces"}
-    method : {"dlib", "opencv"}
+    method : {"dlib", "opencv", "dlib-mmod"}
     data_dir, out_dir : str
         The folder holding the shared sets, and where to write (see the module docstring).
     verbose : bool
         Progress to stderr.
     settings : dict, optional
         dlib only: overrides of ``DLIB_SETTINGS[set_name]``.
+    reference_model : str, optional
+        dlib-mmod only: a classic_loc model file timed on the same images in the same run.
     """
     if method == "dlib":
         return run_dlib(set_name, data_dir, out_dir, verbose, settings)
     if method == "opencv":
         return run_opencv(set_name, data_dir, out_dir, verbose)
+    if method == "dlib-mmod":
+        return run_mmod(set_name, data_dir, out_dir, verbose, reference_model=reference_model)
     raise ValueError(f"unknown method {method!r}; use one of {METHODS}")
 
 
@@ -656,10 +840,11 @@ def main(argv=None):
     ap.add_argument("--sets", nargs="+", default=list(SETS), choices=SETS, metavar="SET",
                     help=f"shared data sets to run (default: all: {' '.join(SETS)})")
     ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS, metavar="METHOD",
-                    help="peers to run: dlib (trains HOG + structural SVM detectors, needs dlib-bin) and/or "
+                    help="peers to run: dlib (trains HOG + structural SVM detectors, needs dlib-bin), "
                          "opencv (OpenCV 4's pretrained HOG people / Haar face detectors, run in "
-                         "benchmarks/.venv-cv4, created on first use); combinations that do not fit a set "
-                         "are skipped (default: both)")
+                         "benchmarks/.venv-cv4, created on first use) and dlib-mmod (dlib's pretrained MMOD CNN "
+                         "face detector, needs dlib-bin and face-recognition-models); combinations that do not "
+                         "fit a set are skipped (default: all three)")
     ap.add_argument("--data", default=DEFAULT_DATA,
                     help="folder holding the shared data sets (default: $CLASSIC_LOC_SHARED_DATA or ../shared/data)")
     ap.add_argument("--out", default=DEFAULT_OUT,
@@ -671,12 +856,15 @@ def main(argv=None):
     if args.worker_job:  # internal: the fresh dlib prediction process
         with open(args.worker_job) as fh:
             job = json.load(fh)
-        atomic_write_text(args.worker_out, json.dumps(dlib_predict_worker(job)))
+        worker = mmod_predict_worker if job.get("kind") == "mmod" else dlib_predict_worker
+        atomic_write_text(args.worker_out, json.dumps(worker(job)))
         return 0
     if not os.path.isdir(args.data):
         ap.error(f"no shared data at {args.data}: pass --data or set CLASSIC_LOC_SHARED_DATA")
-    if "dlib" in args.methods:
+    if "dlib" in args.methods or "dlib-mmod" in args.methods:
         _import_dlib()
+    if "dlib-mmod" in args.methods:
+        _mmod_model_path()
     rows, t0 = [], time.perf_counter()
     for set_name in args.sets:
         for method in args.methods:

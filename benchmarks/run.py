@@ -1,12 +1,12 @@
 """The comparison benchmark: classic_loc against CNN models and classical peers, same splits, same evaluator.
 
     python benchmarks/run.py [--sets caltech101_subset pennfudan cmu_mit_faces]
-                             [--methods classic classic-haar cnn-tiny cnn-small dlib opencv]
+                             [--methods classic classic-haar cnn-tiny cnn-small dlib opencv dlib-mmod]
                              [--data ../shared/data] [--out benchmarks/results] [--work benchmarks/out/run]
-                             [--md benchmarks/RESULTS.md] [--report-only] [--quiet]
+                             [--md benchmarks/RESULTS.md] [--report-only] [--no-report] [--quiet]
 
 Every method is trained on the ``train`` split of a shared set (OpenCV's pretrained detectors
-are not trained), predicts its ``test`` split into a COCO results file, and that file is scored
+and dlib's MMOD CNN are not trained), predicts its ``test`` split into a COCO results file, and that file is scored
 here by one call of ``classic_loc.evaluation.evaluate(test, file, curves=True)``, so every number
 and curve of the comparison comes from the same evaluator call.
 
@@ -19,6 +19,10 @@ Methods
 ``dlib``          dlib's HOG + structural SVM, trained per class (benchmarks/peers.py; needs dlib-bin)
 ``opencv``        OpenCV 4's pretrained HOG people / Haar face detectors (benchmarks/peers.py; only
                   pennfudan and cmu_mit_faces)
+``dlib-mmod``     dlib's pretrained MMOD CNN face detector (benchmarks/peers.py; needs dlib-bin and
+                  face-recognition-models; only cmu_mit_faces), at upsample 0 (the table's row) and 1;
+                  the same run times the work folder's classic fhog model of the set on the same images
+                  (run ``classic`` before it, or in the same command) for the ratio
 
 A method that does not apply to a set, or whose dependency is missing, is skipped, with the reason
 in the results; one that fails is reported as failed (exit status 1) and the run goes on.
@@ -33,8 +37,18 @@ Outputs
 ``--md``    (default ``benchmarks/RESULTS.md``): the summary table, the machine, the command, the
             methods' settings and the plots.
 
-``--report-only`` rebuilds the three outputs from the files already in ``--work`` (rescoring the
-detections with the evaluator) without running any method.
+and, when dlib-mmod has results, ``mmod.md`` and ``mmod.json`` (its AP50, mAP, loc_accuracy, mean
+IoU, ms per image and peak memory at each upsample, and the ratio to classic fhog timed in its run).
+
+``--report-only`` rebuilds the outputs from the files already in ``--work`` (rescoring the
+detections with the evaluator) without running any method. ``--no-report`` runs the methods and
+writes only the work folder (and mmod.md/json), leaving RESULTS.md, benchmark.json and the plots.
+
+A run that covers fewer sets or methods than the one recorded in ``--work`` (``run_meta.json``)
+updates it: the other results in the work folder stay, the report covers the union of both runs'
+sets and methods, and the run is listed under ``later_runs`` (command, commit) in run_meta.json
+and the report. So ``python benchmarks/run.py --sets cmu_mit_faces --methods dlib-mmod`` after a
+full run adds the MMOD row to the full report without rerunning the rest.
 """
 
 import argparse
@@ -63,10 +77,10 @@ from _bench import cpu_model, git_state, load_average  # noqa: E402
 from classic_loc._fileio import atomic_write_bytes, atomic_write_text  # noqa: E402
 
 SETS = ("caltech101_subset", "pennfudan", "cmu_mit_faces")
-METHODS = ("classic", "classic-haar", "cnn-tiny", "cnn-small", "dlib", "opencv")
+METHODS = ("classic", "classic-haar", "cnn-tiny", "cnn-small", "dlib", "opencv", "dlib-mmod")
 #: the name each runner gives its files (``<set>_<tag>_detections.json``, ``..._figures.json``)
 FILE_TAG = {"classic": "classic-fhog", "classic-haar": "classic-haar", "cnn-tiny": "cnn-tiny",
-            "cnn-small": "cnn-small", "dlib": "dlib", "opencv": "opencv"}
+            "cnn-small": "cnn-small", "dlib": "dlib", "opencv": "opencv", "dlib-mmod": "dlib-mmod"}
 DESCRIPTION = {
     "classic": "classic_loc, fhog features (the default)",
     "classic-haar": "classic_loc, Haar-like features",
@@ -74,9 +88,10 @@ DESCRIPTION = {
     "cnn-small": "CNN localizer (course notes), small",
     "dlib": "dlib HOG + structural SVM",
     "opencv": "OpenCV 4 pretrained detector",
+    "dlib-mmod": "dlib's pretrained MMOD CNN face detector (trained on dlib's face data, not ours)",
 }
 COLORS = {"classic": "#1f77b4", "classic-haar": "#17becf", "cnn-tiny": "#ff7f0e", "cnn-small": "#d62728",
-          "dlib": "#2ca02c", "opencv": "#9467bd"}
+          "dlib": "#2ca02c", "opencv": "#9467bd", "dlib-mmod": "#8c564b"}
 DEFAULT_DATA = os.environ.get("CLASSIC_LOC_SHARED_DATA", os.path.join(REPO, "..", "shared", "data"))
 DEFAULT_OUT = os.path.join(HERE, "results")
 DEFAULT_WORK = os.path.join(HERE, "out", "run")
@@ -184,17 +199,41 @@ def run_method(set_name, method, data_dir, work_dir, verbose=True):
         return run_cnn(set_name, method.split("-", 1)[1], data_dir, work_dir, verbose)
     import peers
 
-    if method == "dlib":
+    reason = not_applicable(set_name, method)
+    if reason:
+        raise Skip(reason)
+    if method in ("dlib", "dlib-mmod"):
         try:
             import dlib  # noqa: F401
         except ImportError:
             raise Skip(peers.DLIB_MISSING) from None
-    figures = peers.run(set_name, method, data_dir, work_dir, verbose=verbose)
+    reference = None
+    if method == "dlib-mmod":
+        import importlib.util
+
+        if importlib.util.find_spec("face_recognition_models") is None:
+            raise Skip(peers.MMOD_MISSING)
+        # the work folder's classic fhog model of this set (from this run or an earlier one), timed again
+        # on the same images in the MMOD run for the ratio
+        reference = os.path.join(os.fspath(work_dir), f"{set_name}_{FILE_TAG['classic']}.npz")
+    figures = peers.run(set_name, method, data_dir, work_dir, verbose=verbose, reference_model=reference)
     if figures is None:
         raise Skip(f"no OpenCV pretrained detector for this set's classes (the OpenCV peers cover "
                    f"{', '.join(sorted(peers.OPENCV_SETTINGS))})" if method == "opencv"
                    else "does not apply to this set")
     return figures
+
+
+def not_applicable(set_name, method):
+    """Why a pretrained peer has nothing to run on ``set_name`` (a skip reason), else None."""
+    import peers
+
+    if method == "opencv" and set_name not in peers.OPENCV_SETTINGS:
+        return (f"no OpenCV pretrained detector for this set's classes (the OpenCV peers cover "
+                f"{', '.join(sorted(peers.OPENCV_SETTINGS))})")
+    if method == "dlib-mmod" and set_name not in peers.MMOD_SETTINGS:
+        return f"not applicable: a face detector (runs on {', '.join(sorted(peers.MMOD_SETTINGS))} only)"
+    return None
 
 
 def run_cnn(set_name, size, data_dir, work_dir, verbose=True):
@@ -235,7 +274,8 @@ def run_all(sets, methods, data_dir, work_dir, command, verbose=True):
             t0 = time.perf_counter()
             load0 = load_average()
             record = {"set": set_name, "method": method, "command": command,
-                      "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "load_average_at_start": load0}
+                      "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "load_average_at_start": load0,
+                      "git_at_start": git_state()}
             try:
                 run_method(set_name, method, data_dir, work_dir, verbose)
                 if not (os.path.exists(paths["figures"]) and os.path.exists(paths["detections"])):
@@ -291,7 +331,9 @@ def collect(sets, methods, data_dir, work_dir, verbose=True):
                 entries[method] = {"status": status, "reason": record.get("reason"), "run": record}
                 continue
             if not (os.path.exists(paths["figures"]) and os.path.exists(paths["detections"])):
-                entries[method] = {"status": "not run", "reason": "no results in the work folder", "run": record}
+                reason = not_applicable(set_name, method)
+                entries[method] = ({"status": "skipped", "reason": reason, "run": record} if reason else
+                                   {"status": "not run", "reason": "no results in the work folder", "run": record})
                 continue
             figures = _read_json(paths["figures"])
             result = evaluate(test, paths["detections"], curves=True)
@@ -299,6 +341,9 @@ def collect(sets, methods, data_dir, work_dir, verbose=True):
             entries[method] = {"status": "ok", "reason": None, "run": record, "figures": figures,
                                "metrics": result, "curves": curves,
                                "predictions": read_predictions(paths["detections"], test)}
+            if figures.get("variants"):  # dlib-mmod's other upsample values, scored by the same evaluator
+                entries[method]["variant_metrics"] = [
+                    evaluate(test, os.path.join(os.fspath(work_dir), v["detections"])) for v in figures["variants"]]
             _check_runner_metrics(set_name, method, figures, result, verbose)
         out[set_name] = {"test": test, "info": info, "methods": entries}
     return out
@@ -530,7 +575,7 @@ def _size(nbytes):
 
 
 def _fit(f, method):
-    if method == "opencv":
+    if method in ("opencv", "dlib-mmod"):
         return "0 (pretrained)"
     return f"{f['fit_seconds']:.0f}"
 
@@ -592,7 +637,165 @@ def method_notes(set_name, method, e):
         params = ", ".join(f"{k}={v}" for k, v in params.items()) if isinstance(params, dict) else params
         return (f"{s.get('detector')} ({s.get('model')}), {params}; score: {s.get('score')}; OpenCV "
                 f"{f.get('versions', {}).get('opencv')} in benchmarks/.venv-cv4; no training")
+    if method == "dlib-mmod":
+        return mmod_note(f, e.get("variant_metrics"))
     return ""
+
+
+def mmod_note(f, variant_metrics=None):
+    """The dlib-mmod notes line: model, training data, upsample variants and the ratio to classic fhog.
+
+    ``variant_metrics``: the evaluator's result on each variant's detections file, in ``f["variants"]`` order.
+    """
+    s = f.get("settings", {})
+    v = f.get("versions", {})
+    text = (f"`dlib.cnn_face_detection_model_v1` with {s.get('model')} (face-recognition-models "
+            f"{v.get('face-recognition-models')}, dlib {v.get('dlib')}), pretrained on {s.get('training_data')}; "
+            f"no training; upsample_num_times {s.get('upsample_num_times')} (the row); score: {s.get('score')}; "
+            f"boxes: {s.get('box')}")
+    variants = f.get("variants", [])
+    for var, m in list(zip(variants, variant_metrics or [v.get("metrics") for v in variants]))[1:]:
+        text += (f"; at upsample {var['upsample']}: AP50 {_fmt(m['map50'])}, mAP {_fmt(m['map'])}, "
+                 f"loc_accuracy {_fmt(m['loc_accuracy'])}, mean IoU {_fmt(m['mean_iou'])}, "
+                 f"{var['predict_ms_per_image']:.0f} ms/image, peak RSS {var['peak_rss_mb']:.0f} MB")
+    ref = f.get("reference")
+    if ref:
+        text += (f"; classic fhog ({ref['model']}) timed in the same run on the same images: "
+                 f"{ref['predict_ms_per_image']:.1f} ms/image, MMOD/classic {f.get('ms_ratio_to_reference')}x")
+    cpu = [var.get("cpu_over_wall") for var in f.get("variants", [])]
+    if cpu and all(c is not None for c in cpu):
+        text += (f"; CPU/wall time {', '.join(f'{c:.2f}' for c in cpu)} "
+                 f"({'one thread' if max(cpu) < 1.1 else 'more than one thread'})")
+    return text + "; details in `benchmarks/results/mmod.md`"
+
+
+def write_mmod_results(sets, data_dir, work_dir, out_dir, verbose=True):
+    """Write ``mmod.md`` and ``mmod.json`` to ``out_dir`` from dlib-mmod's files in ``work_dir``; their paths.
+
+    Every variant's detections file is scored again by the evaluator; the classic fhog reference
+    (timed in the MMOD run, on the same images) comes from the MMOD figures. Nothing is written when
+    no set has dlib-mmod results.
+    """
+    from classic_loc import load_dataset
+    from classic_loc.evaluation import evaluate
+
+    keys = ("map50", "map", "loc_accuracy", "mean_iou", "accuracy", "corloc", "map75")
+    out = {"generated_by": "benchmarks/run.py (write_mmod_results)", "sets": {}}
+    for set_name in sets:
+        paths = work_paths(work_dir, set_name, "dlib-mmod")
+        if not os.path.exists(paths["figures"]):
+            continue
+        f = _read_json(paths["figures"])
+        run = _read_json(paths["run"]) if os.path.exists(paths["run"]) else {}
+        if run.get("status") not in (None, "ok"):
+            continue
+        test = load_dataset(os.path.join(os.fspath(data_dir), set_name), split="test")
+        ref = f.get("reference")
+        rows = []
+        for var in f["variants"]:
+            m = evaluate(test, os.path.join(os.fspath(work_dir), var["detections"]))
+            rows.append({"method": "dlib-mmod", "upsample": var["upsample"], **{k: m[k] for k in keys},
+                         "ms_per_image": var["predict_ms_per_image"],
+                         "ms_ratio_to_classic_fhog": (round(var["predict_ms_per_image"] / ref["predict_ms_per_image"], 2)
+                                                      if ref else None),
+                         "peak_rss_mb": var["peak_rss_mb"], "cpu_over_wall": var.get("cpu_over_wall"),
+                         "threads_in_process": var.get("threads_in_process"),
+                         "n_detections": var.get("n_detections"), "smallest_detection_px": var.get("smallest_detection_px"),
+                         "load_average_at_start": var.get("load_average_at_start"),
+                         "load_average_at_end": var.get("load_average_at_end")})
+        if ref:
+            rows.append({"method": "classic-fhog", "upsample": None, **{k: ref["metrics"][k] for k in keys},
+                         "ms_per_image": ref["predict_ms_per_image"], "ms_ratio_to_classic_fhog": 1.0,
+                         "peak_rss_mb": ref["peak_rss_mb"], "cpu_over_wall": None, "threads_in_process": None,
+                         "load_average_at_start": ref.get("load_average_at_start"),
+                         "load_average_at_end": ref.get("load_average_at_end")})
+        classic_run = work_paths(work_dir, set_name, "classic")["run"]
+        git = f.get("git_at_start")
+        out["sets"][set_name] = {
+            "test_images": f["test_images"], "rows": rows, "git_at_start": git, "git_at_end": f.get("git_at_end"),
+            "clean": bool(git) and not git["changed_files"] and f.get("git_at_end") == git,
+            "versions": f.get("versions"), "machine": f.get("machine"), "settings": f.get("settings"),
+            "model_bytes": f.get("model_bytes"), "reference_model": ref and {
+                k: ref[k] for k in ("model", "model_bytes", "model_mtime")},
+            "reference_fit_run": (_read_json(classic_run) if os.path.exists(classic_run) else None),
+            "command": run.get("command"), "started": run.get("started")}
+    if not out["sets"]:
+        return []
+    os.makedirs(out_dir, exist_ok=True)
+    json_path, md_path = os.path.join(out_dir, "mmod.json"), os.path.join(out_dir, "mmod.md")
+    write_json(json_path, out)
+    atomic_write_text(md_path, mmod_markdown(out))
+    log(f"wrote {md_path} and {json_path}", verbose)
+    return [md_path, json_path]
+
+
+def mmod_markdown(out):
+    """The text of mmod.md from :func:`write_mmod_results`'s dict."""
+    lines = ["# A pretrained CNN on faces: dlib's MMOD face detector against classic_loc", "",
+             ("Generated by `benchmarks/run.py` from the work folder's dlib-mmod files (do not edit by hand). "
+              "dlib's MMOD CNN (`dlib.cnn_face_detection_model_v1`, the weights of `face-recognition-models`) "
+              "was trained by dlib's author on his own face data set, not on the shared set's train split; "
+              "classic_loc's fhog model was trained on that split only. Same test images, same evaluator "
+              "(`classic_loc.evaluation.evaluate`), same IoU rules as `benchmarks/RESULTS.md`. `ms/image`: "
+              "median over the test images, one thread, image decoding excluded, after one untimed warm-up "
+              "call, each configuration in a fresh process whose peak resident memory (VmHWM) is `peak MB`; "
+              "the classic fhog model is timed in the same run on the same images (`x classic` is the ratio "
+              "of medians)."), ""]
+    for set_name, s in out["sets"].items():
+        lines += [f"## {set_name} ({s['test_images']} test images)", "",
+                  ("| method | upsample | AP50 | mAP | loc_accuracy | mean IoU | ms/image | x classic fhog | peak MB "
+                   "| CPU/wall | load average (start) |"),
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+        for r in s["rows"]:
+            la = r.get("load_average_at_start")
+            ratio, rss = r["ms_ratio_to_classic_fhog"], r["peak_rss_mb"]
+            lines.append(f"| {r['method']} | {'-' if r['upsample'] is None else r['upsample']} | "
+                         f"{_fmt(r['map50'])} | {_fmt(r['map'])} | {_fmt(r['loc_accuracy'])} | "
+                         f"{_fmt(r['mean_iou'])} | {r['ms_per_image']:.1f} | {_fmt(ratio, 2)} | "
+                         f"{'-' if rss is None else f'{rss:.0f}'} | {_fmt(r['cpu_over_wall'], 2)} | "
+                         f"{' / '.join(f'{x:.2f}' for x in la) if la else '-'} |")
+        git = s.get("git_at_start") or {}
+        st = s.get("settings") or {}
+        v = s.get("versions") or {}
+        if s["clean"]:
+            code = f"- Code: commit {git.get('head')}, clean tree."
+        else:
+            changed = ", ".join(git.get("changed_files") or []) or "none at the start"
+            code = (f"- Code: commit {git.get('head', '?')}, NOT CLEAN (uncommitted changes: {changed}; or the "
+                    f"commit changed during the run): these figures are not from a committed tree.")
+        smallest = ", ".join(f"{r['smallest_detection_px']} px at upsample {r['upsample']}" for r in s["rows"]
+                             if r["method"] == "dlib-mmod" and r.get("smallest_detection_px") is not None) or "-"
+        ref = s.get("reference_model")
+        if ref:
+            ref_run = s.get("reference_fit_run") or {}
+            ref_git = ref_run.get("git_at_start")
+            fitted = ""
+            if ref_git:
+                fitted = (f", fitted by `{ref_run.get('command')}` at commit {ref_git['head']}"
+                          + (" (clean)" if not ref_git["changed_files"] else
+                             f" with uncommitted changes in {', '.join(ref_git['changed_files'])}"))
+            classic = (f"- classic-fhog: the work folder's {ref['model']} ({_size(ref['model_bytes'])}, written "
+                       f"{ref['model_mtime']}{fitted}); its metrics are the evaluator's on its predictions in this run.")
+        else:
+            classic = "- classic-fhog: no model in the work folder: run `classic` on this set first (or in the same command)."
+        lines += ["", code,
+                  f"- Command: `{s.get('command')}`, started {s.get('started')}; machine {s.get('machine')}.",
+                  (f"- Versions: dlib {v.get('dlib')}, face-recognition-models {v.get('face-recognition-models')}, "
+                   f"numpy {v.get('numpy')}, classic_loc {v.get('classic_loc')}."),
+                  (f"- MMOD: {st.get('model')} ({_size(s.get('model_bytes'))}), trained on "
+                   f"{st.get('training_data')}; score: {st.get('score')}; boxes: {st.get('box')}, clipped to the "
+                   f"image. The row of `benchmarks/RESULTS.md` is upsample {st.get('upsample_num_times')}; dlib's "
+                   f"own examples use 1 (upsampling reaches smaller faces; the smallest box found here, sqrt(w h): "
+                   f"{smallest})."),
+                  ("- Threads: OMP/OpenBLAS/MKL_NUM_THREADS=1 in every worker; dlib's CNN has no thread setting. "
+                   "CPU/wall is the process's CPU time over the wall time of the timed calls: about 1.0 means one "
+                   "thread did the work."),
+                  classic, ""]
+    lines += [("Regenerate: `flock /work/heavy.lock python benchmarks/run.py --sets cmu_mit_faces --methods classic "
+               "dlib-mmod --no-report` (about 6 min on 2 cores; without `--no-report` it also writes RESULTS.md), or "
+               "after a full run `python benchmarks/run.py --sets cmu_mit_faces --methods dlib-mmod` (it reuses the "
+               "work folder's classic model and adds the row to the full RESULTS.md)."), ""]
+    return "\n".join(lines)
 
 
 def _code_line(start, end):
@@ -685,6 +888,13 @@ def build_outputs(data, methods, out_dir, md_path, meta, verbose=True, t0=None):
     code = _code_line(meta.get("git_at_start"), meta.get("git_at_end"))
     if code:
         lines[-1:-1] = ["", code]
+    for later in meta.get("later_runs") or []:
+        code = _code_line(later.get("git_at_start"), later.get("git_at_end"))
+        la = later.get("load_average_at_start")
+        lines[-1:-1] = ["", f"Updated by `{later.get('command')}` ({', '.join(later.get('sets', []))} x "
+                            f"{', '.join(later.get('methods', []))}; started {later.get('started')}"
+                            + (f", load average {' / '.join(f'{x:.2f}' for x in la)}" if la else "") + ")"
+                            + (f": {code[0].lower()}{code[1:]}" if code else ".")]
     lines += ["## Sets", ""]
     for set_name, s in data.items():
         info = s["info"]
@@ -742,7 +952,8 @@ def build_parser():
                     help="methods to run: classic (classic_loc, fhog features), classic-haar (classic_loc, Haar "
                          "features), cnn-tiny and cnn-small (the CNN localizer, needs torch), dlib (HOG + "
                          "structural SVM, needs dlib-bin), opencv (OpenCV 4 pretrained detectors, pennfudan and "
-                         "cmu_mit_faces only, in benchmarks/.venv-cv4); default: all")
+                         "cmu_mit_faces only, in benchmarks/.venv-cv4), dlib-mmod (dlib's pretrained MMOD CNN face "
+                         "detector, cmu_mit_faces only, needs face-recognition-models); default: all")
     ap.add_argument("--data", default=DEFAULT_DATA,
                     help="folder holding the shared data sets (default: $CLASSIC_LOC_SHARED_DATA, else "
                          "../shared/data beside the repository)")
@@ -755,6 +966,9 @@ def build_parser():
     ap.add_argument("--report-only", action="store_true",
                     help="run nothing: rebuild RESULTS.md, benchmark.json and the plots from the files already in "
                          "--work (the detections are scored again by the evaluator)")
+    ap.add_argument("--no-report", action="store_true",
+                    help="run the methods and update --work only (and mmod.md/json in --out): leave RESULTS.md, "
+                         "benchmark.json and the plots as they are (rebuild them later with --report-only)")
     ap.add_argument("--quiet", action="store_true", help="no progress on stderr (the runners' included)")
     return ap
 
@@ -776,31 +990,66 @@ def main(argv=None):
     meta_path = os.path.join(args.work, "run_meta.json")
     t0 = time.perf_counter()
     failures = []
+    previous = _read_json(meta_path) if os.path.exists(meta_path) else None
+    report_sets, report_methods, update = list(args.sets), methods, False
     if args.report_only:
-        meta = _read_json(meta_path) if os.path.exists(meta_path) else {}
-        meta = {**meta, "report_command": command}
+        meta = {**(previous or {}), "report_command": command}
         if not meta.get("machine"):
             meta["machine"] = machine_info()
     else:
         machine = machine_info()
-        meta = {"command": command, "machine": machine, "load_average_at_start": machine["load_average"],
-                "git_at_start": git_state(),
-                "sets": list(args.sets), "methods": methods, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        this = {"command": command, "machine": machine, "load_average_at_start": machine["load_average"],
+                "git_at_start": git_state(), "sets": list(args.sets), "methods": methods,
+                "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        update = is_update(previous, args.sets, methods)
+        if update:  # fewer sets or methods than the recorded run: add to it, keep its other results
+            meta = previous
+            report_sets = merge_order(previous.get("sets") or [], args.sets)
+            report_methods = [m for m in METHODS if m in set(previous.get("methods") or []) | set(methods)]
+            meta.update(sets=report_sets, methods=report_methods)
+            log(f"updating the run recorded in {meta_path} ({previous.get('command')}): the report covers "
+                f"{len(report_sets)} set(s) x {len(report_methods)} method(s)", verbose)
+        else:
+            meta = this
         log(f"{len(args.sets)} set(s) x {len(methods)} method(s); work folder {args.work}", verbose)
         failures = run_all(args.sets, methods, args.data, args.work, command, verbose)
-    data = collect(args.sets, methods, args.data, args.work, verbose)
-    if not args.report_only:
+        this.update(load_average_at_end=load_average(), git_at_end=git_state(),
+                    wall_seconds=round(time.perf_counter() - t0, 1))
+        if update:
+            meta.setdefault("later_runs", []).append({k: v for k, v in this.items() if k != "machine"})
+    if not args.report_only and not update:
         meta["load_average_at_end"] = load_average()
         meta["git_at_end"] = git_state()
+        if args.no_report:  # else build_outputs sets it, once the plots are drawn
+            meta["wall_seconds"] = this["wall_seconds"]
     meta["work_dir_display"] = _display(args.work)
-    build_outputs(data, methods, args.out, args.md, meta, verbose, t0=None if args.report_only else t0)
+    wrote = []
+    if not args.no_report:
+        data = collect(report_sets, report_methods, args.data, args.work, verbose)
+        build_outputs(data, report_methods, args.out, args.md, meta, verbose,
+                      t0=None if args.report_only or update else t0)
+        wrote += [args.md, os.path.join(args.out, "benchmark.json"), os.path.join(args.out, "plots")]
+    if "dlib-mmod" in report_methods:
+        wrote += write_mmod_results(report_sets, args.data, args.work, args.out, verbose)
     if not args.report_only:
         write_json(meta_path, meta)
-    log(f"wrote {args.md}, {os.path.join(args.out, 'benchmark.json')} and {os.path.join(args.out, 'plots')} "
-        f"in {time.perf_counter() - t0:.0f} s" + (f"; FAILED: {failures}" if failures else ""), verbose)
-    if not args.quiet:
-        print(summary_table(data, methods))
+    log(f"wrote {', '.join(wrote) or 'the work folder only'} in {time.perf_counter() - t0:.0f} s"
+        + (f"; FAILED: {failures}" if failures else ""), verbose)
+    if not args.quiet and not args.no_report:
+        print(summary_table(data, report_methods))
     return 1 if failures else 0
+
+
+def is_update(previous, sets, methods):
+    """True when a run of ``sets`` x ``methods`` covers less than the run recorded in ``previous``."""
+    if not previous or not previous.get("sets") or not previous.get("methods"):
+        return False
+    return not (set(previous["sets"]) <= set(sets) and set(previous["methods"]) <= set(methods))
+
+
+def merge_order(first, second):
+    """``first`` then the items of ``second`` not in it (set names keep the recorded run's order)."""
+    return list(first) + [x for x in second if x not in first]
 
 
 if __name__ == "__main__":
