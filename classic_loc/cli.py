@@ -245,7 +245,7 @@ def _cmd_evaluate(args):
 
 # settings.PREDICTION_SETTINGS, written here because importing settings loads numpy, which must wait until
 # _single_threaded_blas has run (a test checks that the two are equal)
-PREDICT_SETTINGS = ("scale_step", "upsample", "cascade", "min_score", "nms_iou", "max_detections", "refine")
+PREDICT_SETTINGS = ("scale_step", "upsample", "pyramid", "cascade", "min_score", "nms_iou", "max_detections", "refine")
 _PYTHON_WORDS = {"True": "true", "False": "false", "None": "null"}
 
 

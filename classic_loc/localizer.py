@@ -7,6 +7,7 @@ imported inside :meth:`Localizer.fit` only, so ``Localizer.load(path).predict(im
 needs numpy and OpenCV alone.
 """
 
+import dataclasses
 import inspect
 import json
 import math
@@ -151,6 +152,13 @@ class Localizer:
         Scale of the first pyramid level (1: no upsampling), in [0.05, 16]. An image whose
         pyramid would exceed the limits of :mod:`classic_loc.pyramid` (levels, pixels,
         windows) is refused with a DataError.
+    pyramid : {"fast", "exact"}
+        How the HOG of the pyramid levels is computed: ``"fast"`` (the default) from the
+        pixels once per octave, the levels in between resampled from the octave above
+        (Dollar et al.'s fast feature pyramids, :mod:`classic_loc.feature_pyramid`);
+        ``"exact"``: every level from its own pixels (slower). The fit uses it too; a
+        prediction setting, so a model can scan either way. Haar-like features are
+        always exact. Model files written before this setting existed load as ``"exact"``.
     min_size, max_size : float or None
         Range of object sizes (longer box side, pixels) searched; None: from
         the training boxes (their smallest / 1.25 and largest * 1.25).
@@ -211,7 +219,7 @@ class Localizer:
         The features the templates were learned on (backend, cell size, HOG and Haar settings).
     fit_settings_ : dict
         Every fit-only parameter (all but the prediction settings ``scale_step``,
-        ``upsample``, ``cascade``, ``min_score``, ``nms_iou``, ``max_detections``,
+        ``upsample``, ``pyramid``, ``cascade``, ``min_score``, ``nms_iou``, ``max_detections``,
         ``refine`` and the run settings ``n_jobs``, ``verbose``) as it was at fit.
     presence_threshold_ : float
     nms_cover_ : float or None
@@ -244,7 +252,7 @@ class Localizer:
 
     def __init__(self, *, features="fhog", cell_size=8, block_size=2, n_bins=9, block_norm="L2-Hys", signed=False,
                  interpolate=False, color=False, haar_features=200, haar_candidates=4000, window_cells=None,
-                 window_area=48, context=1, scale_step=1.1, upsample=1.0, min_size=None, max_size=None,
+                 window_area=48, context=1, scale_step=1.1, upsample=1.0, pyramid="fast", min_size=None, max_size=None,
                  C=0.01, flip=True, n_random_negatives=10000, mining_rounds=2,
                  max_negatives_per_image="auto", max_negatives=40000, neg_iou=0.5, pos_iou=0.6,
                  calibration_fraction=0.2, ridge_alpha=10.0, refine=True, nms_iou=0.3, nms_cover="auto",
@@ -264,6 +272,7 @@ class Localizer:
         self.context = context
         self.scale_step = scale_step
         self.upsample = upsample
+        self.pyramid = pyramid
         self.min_size = min_size
         self.max_size = max_size
         self.C = C
@@ -317,7 +326,7 @@ class Localizer:
         return FeatureParams(params["cell_size"], params["block_size"], params["n_bins"], params["block_norm"],
                              signed=params["signed"], interpolate=params["interpolate"], color=params["color"],
                              variant={"fhog": "felzenszwalb", "hog": "dalal-triggs"}.get(hog),
-                             haar="haar" in params["features"])
+                             haar="haar" in params["features"], pyramid=params["pyramid"])
 
     def check_params(self):
         """Every parameter checked (one-line DataError naming the first bad one); returns them in normal form.
@@ -437,10 +446,15 @@ class Localizer:
         return _ArrayDataset(records, classes, arrays)
 
     # ------------------------------------------------------------ predict
-    def _detect_one(self, image, timings=None, refine=None):
-        s = self._prediction_settings()
+    def _detect_one(self, image, timings=None, refine=None, settings=None):
+        """Detections and unrefined windows of one image; ``settings``: the checked prediction settings
+        (:meth:`_prediction_settings`, checked once per batch by the callers), else checked here."""
+        s = self._prediction_settings() if settings is None else settings
+        fp = self.feature_params_
+        if fp.pyramid != s["pyramid"]:
+            fp = dataclasses.replace(fp, pyramid=s["pyramid"])
         boxes, labels, scores, windows = detect_image(
-            image, self.templates_, self.feature_params_, s["scale_step"], s["upsample"], s["min_score"],
+            image, self.templates_, fp, s["scale_step"], s["upsample"], s["min_score"],
             s["nms_iou"], s["max_detections"], s["refine"] if refine is None else refine, timings, self.nms_cover_,
             s["cascade"])
         return Detections(boxes, labels, scores, self.classes_), windows
@@ -458,10 +472,10 @@ class Localizer:
         -------
         list of Detections (one Detections when a single image is given)
         """
-        self._prediction_settings()
+        s = self._prediction_settings()
         single = isinstance(images, (str, os.PathLike)) or (isinstance(images, np.ndarray) and _image_shaped(images))
         batch = [images] if single else list(images)
-        out = [self._detect_one(_as_image(img), timings)[0] for img in batch]
+        out = [self._detect_one(_as_image(img), timings, settings=s)[0] for img in batch]
         return out[0] if single else out
 
     def predict(self, images):
@@ -486,8 +500,8 @@ class Localizer:
         """The shared evaluator's metrics of :meth:`detect` on ``dataset`` (a dict, see :func:`classic_loc.evaluate`)."""
         from .evaluation import evaluate
 
-        self._prediction_settings()
-        preds = {rec.image_id: self._detect_one(dataset.image(i))[0] for i, rec in enumerate(dataset)}
+        s = self._prediction_settings()
+        preds = {rec.image_id: self._detect_one(dataset.image(i), settings=s)[0] for i, rec in enumerate(dataset)}
         return evaluate(dataset, preds, iou_threshold)  # the evaluator reads Detections' boxes, labels, scores
 
     # ------------------------------------------------------------ model file
@@ -590,6 +604,10 @@ def _array(arrays, name, dtype, ndim, where):
     return a
 
 
+#: Prediction settings added after the model format: a file without one was made (and scans) with this value.
+_ADDED_LATER = {"pyramid": "exact"}
+
+
 def _model_from_file(cls, meta, arrays):
     """A fitted Localizer from a model file's checked metadata and arrays; _Inconsistent when they disagree."""
     for key in ("params", "features", "classes", "templates", "presence_threshold", "nms_cover"):
@@ -597,6 +615,7 @@ def _model_from_file(cls, meta, arrays):
     raw = meta["params"]
     _need(isinstance(raw, dict), "'params' is not an object")
     names = cls._param_names()
+    raw = {**_ADDED_LATER, **raw}
     missing = [n for n in names if n not in raw]
     _need(not missing, f"'params' lacks {', '.join(missing[:5])}")
     try:

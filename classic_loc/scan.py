@@ -14,15 +14,16 @@ over windows. numpy and OpenCV only: this is the prediction path.
 import time
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
 
 from .boxes import batched_nms, clip_boxes
 from .features.fhog import FHOG_FEATURES, fhog_grid
 from .features.haar import HaarModel, integral_images, lattice_view, rectify, unit_image
+from .feature_pyramid import Level, feature_levels
 from .features.hog import hog_grid, score_windows, window_view
 from .images import to_gray
-from .pyramid import check_pyramid, level_scales, resize_level, window_boxes
+from .pyramid import check_pyramid, level_scales, window_boxes
+from .window_scores import WindowScorer
 
 __all__ = ["Template", "FeatureParams", "Level", "Candidates", "pyramid_levels", "refine_offsets", "n_positions", "score_level", "level_features", "scan_image", "detect_image", "apply_deltas", "box_deltas"]
 
@@ -39,6 +40,10 @@ class FeatureParams:
     ``haar``: Haar-like features (:mod:`~classic_loc.features.haar`) on the gray
     level in units of :attr:`haar_unit` pixels; each template has its own
     selected features. A window's feature vector is its HOG part, then its Haar part.
+    ``pyramid``: how the HOG of the pyramid levels is computed, ``"exact"`` (every level
+    from its pixels) or ``"fast"`` (once per octave, resampled in between; see
+    :mod:`classic_loc.feature_pyramid`). It is not learned state: a model may scan with
+    either (:class:`~classic_loc.Localizer`'s ``pyramid`` setting).
     """
 
     cell_size: int = 8
@@ -50,6 +55,7 @@ class FeatureParams:
     color: bool = False
     variant: str = "dalal-triggs"
     haar: bool = False
+    pyramid: str = "exact"
 
     @property
     def grid_block(self):
@@ -84,12 +90,16 @@ class FeatureParams:
         return hog_grid(image, self.cell_size, self.block_size, self.n_bins, self.block_norm,
                         signed=self.signed, interpolate=self.interpolate)
 
+    def integral(self, image):
+        """The integral images (of values and squares) of ``image`` in Haar units."""
+        return integral_images(unit_image(image if image.ndim == 2 else to_gray(image), self.haar_unit))
+
     def level(self, image):
-        """Everything the scan reads from one pyramid level: a :class:`Level`."""
+        """Everything the scan reads from one pyramid level, computed exactly: a :class:`Level`."""
         grid = self.grid(image) if self.variant is not None else None
         ii = ii2 = None
         if self.haar:
-            ii, ii2 = integral_images(unit_image(image if image.ndim == 2 else to_gray(image), self.haar_unit))
+            ii, ii2 = self.integral(image)
         return Level(grid, ii, ii2)
 
     def hog_dim(self, window_cells):
@@ -103,15 +113,6 @@ class FeatureParams:
     def window_dim(self, window_cells, n_haar=0):
         """Length D of a window's feature vector: the HOG part plus ``n_haar`` rectified Haar pairs."""
         return self.hog_dim(window_cells) + (2 * n_haar if self.haar else 0)
-
-
-class Level:
-    """One pyramid level's features: the HOG grid (or None) and the integral images in Haar units (or None)."""
-
-    __slots__ = ("grid", "ii", "ii2")
-
-    def __init__(self, grid, ii, ii2):
-        self.grid, self.ii, self.ii2 = grid, ii, ii2
 
 
 @dataclass
@@ -217,7 +218,8 @@ def _add(timings, key, t0):
 def pyramid_levels(image, fp, templates, scale_step=1.2, upsample=1.0, timings=None):
     """Yield ``(scale, sy, sx, level)`` for every pyramid level the scan of ``templates`` makes.
 
-    ``level`` is a :class:`Level` (the features of the level, computed once).
+    ``level`` is a :class:`Level` (the features of the level, computed once, exactly or
+    approximated from the octave above as ``fp.pyramid`` says: :mod:`classic_loc.feature_pyramid`).
     Each level is padded with ``max(context)`` cells of replicated border, so a
     window's context margin may extend past the image: objects at the border,
     or as large as the image, can still be framed. Window ``(r, c)`` of the level
@@ -237,16 +239,9 @@ def pyramid_levels(image, fp, templates, scale_step=1.2, upsample=1.0, timings=N
     scales = level_scales(image.shape, smallest, scale_step, upsample, lo, hi)
     check_pyramid(image.shape, scales, cell, pad, [(t.window_cells, t.scale_range) for t in templates], scale_step,
                   upsample)
-    t0 = _add(timings, "pyramid", t0)
-    for s in scales:
-        level, sy, sx = resize_level(image, s)
-        if pad:
-            level = cv2.copyMakeBorder(level, pad * cell, pad * cell, pad * cell, pad * cell, cv2.BORDER_REPLICATE)
-        t0 = _add(timings, "pyramid", t0)
-        features = fp.level(level)
-        _add(timings, "features", t0)
-        yield s, sy, sx, features
-        t0 = time.perf_counter()  # the caller's work between levels is not pyramid time
+    _add(timings, "pyramid", t0)
+    for level in feature_levels(image, fp, scales, pad, fp.pyramid, timings):
+        yield level
 
 
 def n_positions(level, fp, window_cells):
@@ -262,12 +257,14 @@ def n_positions(level, fp, window_cells):
     return n
 
 
-def score_level(level, fp, t, cascade=False):
+def score_level(level, fp, t, cascade=False, hog_scores=None):
     """Raw scores of template ``t`` for every window of ``level``, (rows, cols): one matrix product per feature family.
 
     With ``cascade`` (and a template that has a first stage, see :class:`Template`), the
     first stage scores every window and only the windows that pass it get the full
-    template; the others score ``-inf``.
+    template; the others score ``-inf``. ``hog_scores``: the HOG part's scores when
+    already computed (by a :class:`~classic_loc.window_scores.WindowScorer` for all
+    templates of the level at once); else :func:`~classic_loc.features.hog.score_windows`.
     """
     n = n_positions(level, fp, t.window_cells)
     if n[0] == 0 or n[1] == 0:
@@ -276,7 +273,9 @@ def score_level(level, fp, t, cascade=False):
     d_hog = fp.hog_dim(t.window_cells)
     step = fp.haar_step
     if d_hog:
-        score += score_windows(level.grid, t.window_cells, t.weights[:d_hog])[:n[0], :n[1]]
+        if hog_scores is None:
+            hog_scores = score_windows(level.grid, t.window_cells, t.weights[:d_hog])
+        score += hog_scores[:n[0], :n[1]]
     if not fp.haar:
         return score
     if not (cascade and t.stage1_threshold is not None):
@@ -300,6 +299,16 @@ def level_features(level, fp, t, rows, cols):
     if fp.haar:
         parts.append(rectify(t.haar_model(fp).features(level.ii, level.ii2, fp.haar_step, rows, cols)))
     return np.ascontiguousarray(np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0], dtype=np.float32)
+
+
+def window_scorer(templates, fp):
+    """A :class:`~classic_loc.window_scores.WindowScorer` of the templates' HOG weights (None without HOG)."""
+    if fp.variant is None:
+        return None
+    b = fp.grid_block
+    block_dim = FHOG_FEATURES if fp.variant == "felzenszwalb" else b * b * fp.n_bins
+    return WindowScorer([(t.window_cells[0] - b + 1, t.window_cells[1] - b + 1) for t in templates],
+                        [t.weights[:fp.hog_dim(t.window_cells)] for t in templates], block_dim)
 
 
 def template_dim(fp, t):
@@ -336,17 +345,22 @@ def scan_image(image, templates, fp, scale_step=1.2, upsample=1.0, floors=None, 
     Candidates
     """
     pad = max(t.context for t in templates)
-    boxes, scores, labels, where = [], [], [], []
+    scores, labels, where = [], [], []
     feats = [[] for _ in templates] if collect_features else None
     levels = [] if keep_levels else None
+    factors = []
+    scorer = window_scorer(templates, fp)
     for i, (s, sy, sx, level) in enumerate(pyramid_levels(image, fp, templates, scale_step, upsample, timings)):
+        factors.append((sy, sx))
         if keep_levels:
             levels.append(level)
         t0 = time.perf_counter()
-        for k, t in enumerate(templates):
-            if not (t.scale_range[0] * (1 - 1e-9) <= s <= t.scale_range[1] * (1 + 1e-9)):
-                continue
-            sc = score_level(level, fp, t, cascade)
+        active = [k for k, t in enumerate(templates)
+                  if t.scale_range[0] * (1 - 1e-9) <= s <= t.scale_range[1] * (1 + 1e-9)]
+        hog = scorer.scores(level.grid, active) if scorer is not None and active else [None] * len(active)
+        for k, hog_k in zip(active, hog):
+            t = templates[k]
+            sc = score_level(level, fp, t, cascade, hog_k)
             t0 = _add(timings, "scoring", t0)
             if sc.size == 0:
                 continue
@@ -357,8 +371,7 @@ def scan_image(image, templates, fp, scale_step=1.2, upsample=1.0, floors=None, 
             if idx.size == 0:
                 continue
             r, c = np.divmod(idx, sc.shape[1])
-            boxes.append(window_boxes(r - pad, c - pad, t.window_cells, fp.cell_size, sy, sx, t.context))
-            scores.append(flat[idx].astype(np.float64))
+            scores.append(flat[idx])
             labels.append(np.full(idx.size, k, dtype=np.int64))
             where.append(np.stack([np.full(idx.size, i), r, c], axis=1))
             if collect_features:
@@ -367,11 +380,21 @@ def scan_image(image, templates, fp, scale_step=1.2, upsample=1.0, floors=None, 
     if feats is not None:
         feats = [np.concatenate(f) if f else np.zeros((0, template_dim(fp, t)), np.float32)
                  for f, t in zip(feats, templates)]
-    if not boxes:
+    if not scores:
         return Candidates(np.zeros((0, 4)), np.zeros(0), np.zeros(0, np.int64), np.zeros((0, 3), np.int64), levels,
                           feats)
-    return Candidates(np.concatenate(boxes), np.concatenate(scores), np.concatenate(labels),
-                      np.concatenate(where).astype(np.int64), levels, feats)
+    t0 = time.perf_counter()
+    scores, labels = np.concatenate(scores).astype(np.float64), np.concatenate(labels)
+    where = np.concatenate(where).astype(np.int64)
+    factors = np.asarray(factors, dtype=np.float64)
+    boxes = np.empty((len(scores), 4))
+    for k in np.unique(labels):  # the windows' boxes, per template (its window and context)
+        sel = labels == k
+        t, lv = templates[k], where[sel, 0]
+        boxes[sel] = window_boxes(where[sel, 1] - pad, where[sel, 2] - pad, t.window_cells, fp.cell_size,
+                                  factors[lv, 0], factors[lv, 1], t.context)
+    _add(timings, "gather", t0)
+    return Candidates(boxes, scores, labels, where, levels, feats)
 
 
 def refine_offsets(cand, keep, templates, fp):

@@ -33,7 +33,7 @@ __all__ = ["FEATURE_BACKENDS", "PREDICTION_SETTINGS", "RUN_SETTINGS", "FIT_ONLY"
 FEATURE_BACKENDS = ("fhog", "hog", "haar", "fhog+haar", "hog+haar")
 
 #: Parameters a fitted model may change: they steer the scan, not what was learned.
-PREDICTION_SETTINGS = ("scale_step", "upsample", "cascade", "min_score", "nms_iou", "max_detections", "refine")
+PREDICTION_SETTINGS = ("scale_step", "upsample", "pyramid", "cascade", "min_score", "nms_iou", "max_detections", "refine")
 #: Parameters that never change a result.
 RUN_SETTINGS = ("n_jobs", "verbose")
 
@@ -89,6 +89,7 @@ SPECS = {
     "context": _Spec("int", 0, 8),
     "scale_step": _Spec("float", MIN_SCALE_STEP, 4.0),
     "upsample": _Spec("float", 0.05, 16.0),
+    "pyramid": _Spec("choice", choices=("fast", "exact")),
     "min_size": _Spec("float", 0.0, math.inf, lo_open=True, hi_open=True, none=True, note="pixels"),
     "max_size": _Spec("float", 0.0, math.inf, lo_open=True, hi_open=True, none=True, note="pixels"),
     "C": _Spec("float", 0.0, math.inf, lo_open=True, hi_open=True),

@@ -70,12 +70,13 @@ def evaluate_model(model, dataset, iou_threshold=0.5, verbose=False):
     images of detection time, image decoding excluded), ``predictions`` (COCO results list).
     """
     refined, unrefined, results, times = {}, {}, [], []
+    settings = model._prediction_settings()
     with single_thread():
         for i in progress(range(len(dataset)), "evaluating", verbose):
             rec = dataset[i]
             image = dataset.image(i)
             t0 = time.perf_counter()
-            det, windows = model._detect_one(image)
+            det, windows = model._detect_one(image, settings=settings)
             times.append(time.perf_counter() - t0)
             refined[rec.image_id] = det
             unrefined[rec.image_id] = {"boxes": windows, "labels": det.labels, "scores": det.scores}

@@ -57,6 +57,8 @@ BAD = [
     ("upsample", 0, "upsample: 0 is below 0.05; use a number in [0.05, 16]"),
     ("upsample", -1, "upsample: -1 is below 0.05; use a number in [0.05, 16]"),
     ("upsample", 100, "upsample: 100 is above 16; use a number in [0.05, 16]"),
+    ("pyramid", "approximate", "pyramid: 'approximate' is not available; use one of 'fast', 'exact'"),
+    ("pyramid", None, "pyramid: None is not allowed; use one of 'fast', 'exact'"),
     ("min_size", 0, "min_size: 0 is not above 0; use a number in (0, inf), or None (pixels)"),
     ("min_size", math.inf, "min_size: inf is not a finite number; use a number in (0, inf), or None (pixels)"),
     ("max_size", -5, "max_size: -5 is not above 0; use a number in (0, inf), or None (pixels)"),
@@ -115,7 +117,7 @@ def test_every_parameter_is_checked():
     assert {name for name, _, _ in BAD} == set(SPECS) == names
     assert set(FIT_ONLY) | set(PREDICTION_SETTINGS) | set(RUN_SETTINGS) == names
     assert len(FIT_ONLY) + len(PREDICTION_SETTINGS) + len(RUN_SETTINGS) == len(names)
-    assert set(PREDICTION_SETTINGS) == {"scale_step", "upsample", "cascade", "min_score", "nms_iou",
+    assert set(PREDICTION_SETTINGS) == {"scale_step", "upsample", "pyramid", "cascade", "min_score", "nms_iou",
                                         "max_detections", "refine"}
 
 

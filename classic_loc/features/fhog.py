@@ -101,7 +101,7 @@ from .hog import (
     _uint8_lut_index,
 )
 
-__all__ = ["FHOG_FEATURES", "fhog_grid"]
+__all__ = ["FHOG_FEATURES", "fhog_grid", "fhog_histograms", "fhog_features"]
 
 #: Number of features per cell (18 contrast-sensitive, 9 insensitive, 4 texture).
 FHOG_FEATURES = 31
@@ -390,20 +390,64 @@ def _fhog_features(hist, truncation):
     # blocks[p, q]: 2 x 2 block of cells (p - 1 .. p, q - 1 .. q)
     blocks = energy[:-1, :-1] + energy[1:, :-1] + energy[:-1, 1:] + energy[1:, 1:]
     inv = (1.0 / np.sqrt(blocks + _EPS)).astype(np.float32)
-    # the reference's n1 .. n4: below-right, above-right, below-left, above-left
-    norms = (inv[1:, 1:], inv[:-1, 1:], inv[1:, :-1], inv[:-1, :-1])
+    # the reference's n1 .. n4: below-right, above-right, below-left, above-left, as (4, n_rows, n_cols, 1)
+    norms = np.stack([inv[1:, 1:], inv[:-1, 1:], inv[1:, :-1], inv[:-1, :-1]])[..., None]
+    truncated = values[None] * norms  # (4, n_rows, n_cols, 27): all four normalisations in one pass
+    np.minimum(truncated, np.float32(truncation), out=truncated)
     features = np.empty((n_rows, n_cols, FHOG_FEATURES), dtype=np.float32)
-    total = np.zeros((n_rows, n_cols, n_values), dtype=np.float32)
-    truncated = np.empty_like(values)
-    texture_weights = np.zeros(n_values, dtype=np.float32)
-    texture_weights[:_N_SIGNED] = _TEXTURE
-    for k, norm in enumerate(norms):
-        np.multiply(values, norm[:, :, None], out=truncated)
-        np.minimum(truncated, np.float32(truncation), out=truncated)
-        total += truncated
-        features[:, :, n_values + k] = truncated @ texture_weights  # texture: 0.2357 * sum over the 18 bins
-    np.multiply(total, np.float32(0.5), out=features[:, :, :n_values])
+    np.multiply(truncated.sum(axis=0), np.float32(0.5), out=features[:, :, :n_values])
+    # texture: 0.2357 * sum over the 18 contrast-sensitive bins, per normalisation
+    np.multiply(truncated[..., :_N_SIGNED].sum(axis=3).transpose(1, 2, 0), np.float32(_TEXTURE),
+                out=features[:, :, n_values:])
     return features
+
+
+def fhog_histograms(image, cell_size=8):
+    """The 18-bin cell histograms FHOG normalises: the first half of :func:`fhog_grid`.
+
+    Parameters
+    ----------
+    image : (M, N) or (M, N, C) ndarray
+        As :func:`fhog_grid`.
+    cell_size : int or (int, int), optional
+
+    Returns
+    -------
+    hist : (M // cell_rows, N // cell_cols, 18) ndarray of float64
+        Bilinearly voted gradient magnitudes per orientation bin (not divided by
+        the cell area). ``fhog_features(fhog_histograms(im, c))`` is ``fhog_grid(im, c)``.
+    """
+    image = _check_image(image)
+    cell_shape = _pair(cell_size, "cell_size")
+    n_rows, n_cols = image.shape[0] // cell_shape[0], image.shape[1] // cell_shape[1]
+    if n_rows == 0 or n_cols == 0:
+        return np.zeros((n_rows, n_cols, _N_SIGNED), dtype=np.float64)
+    return _fhog_histograms(image, cell_shape)
+
+
+def fhog_features(hist, truncation=0.2):
+    """The 31 features per cell of 18-bin cell histograms: the second half of :func:`fhog_grid`.
+
+    Parameters
+    ----------
+    hist : (n_rows, n_cols, 18) ndarray
+        :func:`fhog_histograms`, or histograms resampled from another scale
+        (:mod:`classic_loc.feature_pyramid`).
+    truncation : float, optional
+
+    Returns
+    -------
+    grid : (n_rows, n_cols, 1, 1, 31) ndarray of float32
+    """
+    hist = np.asarray(hist)
+    if hist.ndim != 3 or hist.shape[2] != _N_SIGNED:
+        raise ValueError(f"expected histograms of shape (rows, cols, 18), got {hist.shape}")
+    truncation = float(truncation)
+    if not truncation > 0:
+        raise ValueError(f"truncation must be positive, got {truncation}")
+    if hist.shape[0] == 0 or hist.shape[1] == 0:
+        return np.zeros(hist.shape[:2] + (1, 1, FHOG_FEATURES), dtype=np.float32)
+    return _fhog_features(hist, truncation)[:, :, None, None, :]
 
 
 def fhog_grid(image, cell_size=8, *, truncation=0.2):
@@ -431,13 +475,7 @@ def fhog_grid(image, cell_size=8, *, truncation=0.2):
         9 contrast-insensitive, 4 texture. Empty (not an error) when the image
         is smaller than a cell.
     """
-    image = _check_image(image)
-    cell_shape = _pair(cell_size, "cell_size")
     truncation = float(truncation)
     if not truncation > 0:
         raise ValueError(f"truncation must be positive, got {truncation}")
-    n_rows, n_cols = image.shape[0] // cell_shape[0], image.shape[1] // cell_shape[1]
-    if n_rows == 0 or n_cols == 0:
-        return np.zeros((n_rows, n_cols, 1, 1, FHOG_FEATURES), dtype=np.float32)
-    hist = _fhog_histograms(image, cell_shape)
-    return _fhog_features(hist, truncation)[:, :, None, None, :]
+    return fhog_features(fhog_histograms(image, cell_size), truncation)
