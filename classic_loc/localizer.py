@@ -20,7 +20,7 @@ from .errors import DataError, ModelFileError
 from .features.haar import check_haar_coords
 from .images import read_image
 from .model_io import load_model, save_model
-from .pyramid import reachable_scales
+from .pyramid import auto_upsample, reachable_scales
 from .scan import FeatureParams, Template, detect_image, template_dim
 from .settings import FEATURE_BACKENDS, FIT_ONLY, PREDICTION_SETTINGS, bad_parameter, check_params, check_value
 
@@ -148,8 +148,12 @@ class Localizer:
         ``window_cells`` must leave at least 2 x 2 cells inside it.
     scale_step : float
         Ratio between pyramid levels, in [1.01, 4] (closer to 1 makes hundreds of levels).
-    upsample : float
-        Scale of the first pyramid level (1: no upsampling), in [0.05, 16]. An image whose
+    upsample : float or "auto"
+        Scale of the first pyramid level (1: no upsampling), in [0.05, 16]. ``"auto"`` (the
+        default) chooses it at fit from the training boxes (:func:`classic_loc.pyramid.auto_upsample`:
+        the scale at which each class's window of ``window_area`` cells fits its 10% smallest
+        boxes, 1 to 2), kept as ``upsample_``: small objects (faces of 20-30 px) are scanned at
+        twice their size without tuning. An image whose
         pyramid would exceed the limits of :mod:`classic_loc.pyramid` (levels, pixels,
         windows) is refused with a DataError.
     pyramid : {"fast", "exact"}
@@ -221,6 +225,9 @@ class Localizer:
         Every fit-only parameter (all but the prediction settings ``scale_step``,
         ``upsample``, ``pyramid``, ``cascade``, ``min_score``, ``nms_iou``, ``max_detections``,
         ``refine`` and the run settings ``n_jobs``, ``verbose``) as it was at fit.
+    upsample_ : float
+        The first pyramid level's scale chosen at fit (``upsample="auto"``) or given; predictions
+        with ``upsample="auto"`` use it.
     presence_threshold_ : float
     nms_cover_ : float or None
     fit_report_ : dict
@@ -252,7 +259,7 @@ class Localizer:
 
     def __init__(self, *, features="fhog", cell_size=8, block_size=2, n_bins=9, block_norm="L2-Hys", signed=False,
                  interpolate=False, color=False, haar_features=200, haar_candidates=4000, window_cells=None,
-                 window_area=48, context=1, scale_step=1.1, upsample=1.0, pyramid="fast", min_size=None, max_size=None,
+                 window_area=48, context=1, scale_step=1.1, upsample="auto", pyramid="fast", min_size=None, max_size=None,
                  C=0.01, flip=True, n_random_negatives=10000, mining_rounds=2,
                  max_negatives_per_image="auto", max_negatives=40000, neg_iou=0.5, pos_iou=0.6,
                  calibration_fraction=0.2, ridge_alpha=10.0, refine=True, nms_iou=0.3, nms_cover="auto",
@@ -338,7 +345,13 @@ class Localizer:
         """
         params = check_params(self.get_params())
         if self._fitted_problem() is None:
-            self._check_against_templates(params)
+            self._check_against_templates(self._resolved(params))
+        return params
+
+    def _resolved(self, params):
+        """``params`` with ``upsample="auto"`` replaced by the fitted ``upsample_``."""
+        if params.get("upsample") == "auto" and hasattr(self, "upsample_"):
+            params = dict(params, upsample=self.upsample_)
         return params
 
 
@@ -382,7 +395,7 @@ class Localizer:
     def _prediction_settings(self):
         """The checked prediction settings of a fitted model (DataError for a bad one)."""
         self._check_is_fitted()
-        params = check_params({n: getattr(self, n) for n in PREDICTION_SETTINGS})
+        params = self._resolved(check_params({n: getattr(self, n) for n in PREDICTION_SETTINGS}))
         self._check_against_templates(params)
         return params
 
@@ -416,13 +429,20 @@ class Localizer:
                  "max_negatives_per_image", "max_negatives", "neg_iou", "pos_iou", "calibration_fraction",
                  "ridge_alpha", "min_score", "nms_iou", "nms_cover")
         p = dict({n: params[n] for n in names}, fp=fp, seed=seed, n_jobs=n_jobs)
+        if p["upsample"] == "auto":
+            wc = params["window_cells"]
+            p["upsample"] = auto_upsample(_class_boxes(dataset), params["window_area"], params["cell_size"],
+                                          fp.grid_block + 1, window=None if wc is None else
+                                          (wc[0] - 2 * params["context"], wc[1] - 2 * params["context"]))
         templates, presence, cover, report = train_templates(dataset, p, verbose=params["verbose"])
+        report["upsample"] = p["upsample"]
         self.classes_ = tuple(dataset.classes)
         self.templates_ = templates
         self.feature_params_ = fp
         self.fit_settings_ = {n: params[n] for n in FIT_ONLY}
         self.presence_threshold_ = presence
         self.nms_cover_ = cover
+        self.upsample_ = float(p["upsample"])
         self.fit_report_ = report
         return self
 
@@ -533,6 +553,7 @@ class Localizer:
                 "classes": list(self.classes_), "templates": templates,
                 "presence_threshold": float(self.presence_threshold_),
                 "nms_cover": None if self.nms_cover_ is None else float(self.nms_cover_),
+                "upsample": float(self.upsample_),
                 "params": {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()},
                 "training": {k: v for k, v in getattr(self, "fit_report_", {}).items() if _jsonable(v)}}
         return save_model(path, meta, arrays)
@@ -606,6 +627,15 @@ def _array(arrays, name, dtype, ndim, where):
 
 #: Prediction settings added after the model format: a file without one was made (and scans) with this value.
 _ADDED_LATER = {"pyramid": "exact"}
+
+
+def _class_boxes(dataset):
+    """Each class's boxes that can be positives (not difficult or crowd), as (N_k, 4) arrays."""
+    out = []
+    for k in range(len(dataset.classes)):
+        parts = [r.boxes[(r.labels == k) & ~(r.difficult | r.crowd)] for r in dataset]
+        out.append(np.concatenate(parts + [np.zeros((0, 4))]))
+    return out
 
 
 def _model_from_file(cls, meta, arrays):
@@ -707,6 +737,9 @@ def _model_from_file(cls, meta, arrays):
     model.fit_settings_ = {n: params[n] for n in FIT_ONLY}
     model.presence_threshold_ = float(presence)
     model.nms_cover_ = None if cover is None else float(cover)
+    up = meta.get("upsample", params["upsample"])  # files before upsample="auto" have a number in params only
+    _need(_is_real(up) and 0.05 <= up <= 16, f"upsample {_show(up)} is not a number in [0.05, 16]")
+    model.upsample_ = float(up)
     model.fit_report_ = training
     try:
         model.check_params()

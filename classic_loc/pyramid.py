@@ -24,7 +24,7 @@ import numpy as np
 
 from .errors import DataError
 
-__all__ = ["level_scales", "resize_level", "window_boxes", "scale_range", "reachable_scales", "check_pyramid",
+__all__ = ["auto_upsample", "MAX_AUTO_UPSAMPLE", "level_scales", "resize_level", "window_boxes", "scale_range", "reachable_scales", "check_pyramid",
            "MAX_LEVELS", "MAX_LEVEL_PIXELS", "MAX_WINDOWS"]
 
 #: Pyramid levels per image at most.
@@ -33,6 +33,63 @@ MAX_LEVELS = 1000
 MAX_LEVEL_PIXELS = 2**27
 #: Window positions per image at most (all levels and templates; a 1080p image has 0.16 million per template at the defaults).
 MAX_WINDOWS = 20_000_000
+
+
+#: ``upsample="auto"`` upsamples at most this much (twice the size, as dlib's detectors are usually run); boxes
+#: smaller still are framed by a smaller window (see :func:`classic_loc.training.samples.choose_window`).
+MAX_AUTO_UPSAMPLE = 2.0
+
+
+def auto_upsample(boxes_per_class, window_area, cell_size, min_cells=2, limit=MAX_AUTO_UPSAMPLE, window=None):
+    """The first pyramid level's scale at which every class's window of ``window_area`` cells fits its small boxes.
+
+    A window can only frame objects at least as large as its object part at the largest
+    pyramid scale. Per class, the object part has the boxes' median aspect ratio and
+    ``window_area`` cells (as :func:`~classic_loc.training.samples.choose_window` makes it);
+    the scale needed is the one at which the 10% smallest boxes (height and width, as
+    there) are as large as that part. The largest need over the classes decides, from 1
+    (no upsampling) to ``limit``.
+
+    Parameters
+    ----------
+    boxes_per_class : list of (N_k, 4) arrays, xyxy
+    window_area, cell_size, min_cells : int
+    window : (rows, cols), optional
+        The object part of every class's window in cells, when the window is given
+        (``window_cells`` less the context) rather than chosen from ``window_area``.
+
+    Returns
+    -------
+    float in [1, limit]
+
+    Examples
+    --------
+    Half the faces 28 px wide, half 60 px; a window of 48 cells of 8 px (6.9 x 6.9 cells,
+    55.4 px) fits the smallest ones at about twice their size:
+
+    >>> import numpy as np
+    >>> boxes = np.array([[0, 0, 28, 28]] * 5 + [[0, 0, 60, 60]] * 5)
+    >>> round(auto_upsample([boxes], 48, 8), 3)
+    1.979
+    >>> auto_upsample([boxes * 4], 48, 8)  # 112 px and more: no upsampling
+    1.0
+    """
+    need = 1.0
+    for b in boxes_per_class:
+        b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
+        w, h = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
+        ok = (w > 0) & (h > 0)
+        if not ok.any():
+            continue
+        w, h = w[ok], h[ok]
+        if window is not None:
+            rows, cols = window
+        else:
+            aspect = float(np.exp(np.median(np.log(w / h))))
+            rows = max(min_cells, math.sqrt(window_area / aspect))
+            cols = max(min_cells, rows * aspect)
+        need = max(need, rows * cell_size / np.percentile(h, 10), cols * cell_size / np.percentile(w, 10))
+    return float(min(limit, need))
 
 
 def _too_large(image_shape, problem, fix):

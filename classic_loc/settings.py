@@ -88,7 +88,7 @@ SPECS = {
     "window_area": _Spec("int", 4, 4096),
     "context": _Spec("int", 0, 8),
     "scale_step": _Spec("float", MIN_SCALE_STEP, 4.0),
-    "upsample": _Spec("float", 0.05, 16.0),
+    "upsample": _Spec("float", 0.05, 16.0, words=("auto",)),
     "pyramid": _Spec("choice", choices=("fast", "exact")),
     "min_size": _Spec("float", 0.0, math.inf, lo_open=True, hi_open=True, none=True, note="pixels"),
     "max_size": _Spec("float", 0.0, math.inf, lo_open=True, hi_open=True, none=True, note="pixels"),

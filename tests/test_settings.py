@@ -57,6 +57,7 @@ BAD = [
     ("upsample", 0, "upsample: 0 is below 0.05; use a number in [0.05, 16]"),
     ("upsample", -1, "upsample: -1 is below 0.05; use a number in [0.05, 16]"),
     ("upsample", 100, "upsample: 100 is above 16; use a number in [0.05, 16]"),
+    ("upsample", "Auto", "upsample: 'Auto' (str) is not a number; use a number in [0.05, 16], or 'auto'"),
     ("pyramid", "approximate", "pyramid: 'approximate' is not available; use one of 'fast', 'exact'"),
     ("pyramid", None, "pyramid: None is not allowed; use one of 'fast', 'exact'"),
     ("min_size", 0, "min_size: 0 is not above 0; use a number in (0, inf), or None (pixels)"),
@@ -146,7 +147,8 @@ def test_good_values_are_normalised():
     assert check_value("nms_cover", "auto") == "auto" and check_value("nms_cover", None) is None
     assert check_value("max_negatives_per_image", "auto") == "auto"
     assert check_value("random_state", None) is None
-    assert check_params(Localizer().get_params())["upsample"] == 1.0
+    assert check_params(Localizer().get_params())["upsample"] == "auto"  # the default: chosen at fit
+    assert check_value("upsample", 1) == 1.0 and type(check_value("upsample", 1)) is float
 
 
 def test_checks_between_parameters():
@@ -241,7 +243,10 @@ def test_settings_that_make_detection_impossible_are_refused(tmp_path):
     with pytest.raises(DataError, match=r"^Localizer: class 'a': no pyramid level \(upsample=1.0, scale_step=1.1\) is "
                                         r"in the scales \[1.28, 2\] at which its 32x32-pixel window frames objects of "
                                         r"16-25 pixels: it could never be detected; use a smaller window_cells"):
-        Localizer(window_cells=(6, 6)).fit(images, [[[4, 4, 24, 24]]] * 3, [["a"]] * 3)
+        Localizer(window_cells=(6, 6), upsample=1.0).fit(images, [[[4, 4, 24, 24]]] * 3, [["a"]] * 3)
+    # with upsample="auto" (the default) the fit upsamples 32 / 20 = 1.6 times: a level in [1.28, 2]
+    assert Localizer(window_cells=(6, 6), mining_rounds=0, n_random_negatives=50).fit(
+        images, [[[4, 4, 24, 24]]] * 3, [["a"]] * 3).upsample_ == pytest.approx(1.6)
 
 
 def test_reachable_scales_by_hand():
