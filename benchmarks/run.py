@@ -55,6 +55,7 @@ import argparse
 import importlib.metadata
 import io
 import json
+import math
 import os
 import platform
 import shlex
@@ -655,7 +656,8 @@ def mmod_note(f, variant_metrics=None):
             f"boxes: {s.get('box')}")
     variants = f.get("variants", [])
     for var, m in list(zip(variants, variant_metrics or [v.get("metrics") for v in variants]))[1:]:
-        text += (f"; at upsample {var['upsample']}: AP50 {_fmt(m['map50'])}, mAP {_fmt(m['map'])}, "
+        cal = " with boxes calibrated on the train split" if var.get("box_calibration") else ""
+        text += (f"; at upsample {var['upsample']}{cal}: AP50 {_fmt(m['map50'])}, mAP {_fmt(m['map'])}, "
                  f"loc_accuracy {_fmt(m['loc_accuracy'])}, mean IoU {_fmt(m['mean_iou'])}, "
                  f"{var['predict_ms_per_image']:.0f} ms/image, peak RSS {var['peak_rss_mb']:.0f} MB")
     ref = f.get("reference")
@@ -667,6 +669,38 @@ def mmod_note(f, variant_metrics=None):
         text += (f"; CPU/wall time {', '.join(f'{c:.2f}' for c in cpu)} "
                  f"({'one thread' if max(cpu) < 1.1 else 'more than one thread'})")
     return text + "; details in `benchmarks/results/mmod.md`"
+
+
+def box_fit(test, detections):
+    """How each ground-truth box is matched by its best-overlapping prediction, whatever the score.
+
+    Returns ``{"gt_boxes", "iou50_share", "iou30_share", "side_ratio_median"}``: the shares of
+    ground-truth boxes with a prediction of IoU >= 0.5 / >= 0.3 in the same image, and, over the
+    boxes with one of IoU >= 0.3, the median of sqrt(predicted area / ground-truth area) (below 1:
+    the method's boxes are tighter than the annotation's).
+    """
+    from classic_loc.boxes import box_area, box_iou
+    from classic_loc.evaluation import read_predictions
+
+    preds = read_predictions(detections, test)
+    best, ratios = [], []
+    for rec, p in zip(test, preds):
+        gt = np.asarray(rec.boxes, float).reshape(-1, 4)
+        if not len(gt):
+            continue
+        if not len(p.boxes):
+            best += [0.0] * len(gt)
+            continue
+        ious = box_iou(gt, np.asarray(p.boxes, float))
+        j = ious.argmax(axis=1)
+        for i, (k, v) in enumerate(zip(j, ious[np.arange(len(gt)), j])):
+            best.append(float(v))
+            if v >= 0.3:
+                ratios.append(math.sqrt(float(box_area(p.boxes[k:k + 1])[0]) / float(box_area(gt[i:i + 1])[0])))
+    best = np.array(best)
+    return {"gt_boxes": len(best), "iou50_share": round(float(np.mean(best >= 0.5)), 3) if len(best) else None,
+            "iou30_share": round(float(np.mean(best >= 0.3)), 3) if len(best) else None,
+            "side_ratio_median": round(float(np.median(ratios)), 3) if ratios else None}
 
 
 def write_mmod_results(sets, data_dir, work_dir, out_dir, verbose=True):
@@ -693,8 +727,12 @@ def write_mmod_results(sets, data_dir, work_dir, out_dir, verbose=True):
         ref = f.get("reference")
         rows = []
         for var in f["variants"]:
-            m = evaluate(test, os.path.join(os.fspath(work_dir), var["detections"]))
-            rows.append({"method": "dlib-mmod", "upsample": var["upsample"], **{k: m[k] for k in keys},
+            path = os.path.join(os.fspath(work_dir), var["detections"])
+            m = evaluate(test, path)
+            rows.append({"method": "dlib-mmod" + (", boxes calibrated on train" if var.get("box_calibration") else ""),
+                         "upsample": var["upsample"], **{k: m[k] for k in keys},
+                         "box_calibration": var.get("box_calibration"),
+                         "box_fit": box_fit(test, path),
                          "ms_per_image": var["predict_ms_per_image"],
                          "ms_ratio_to_classic_fhog": (round(var["predict_ms_per_image"] / ref["predict_ms_per_image"], 2)
                                                       if ref else None),
@@ -703,8 +741,11 @@ def write_mmod_results(sets, data_dir, work_dir, out_dir, verbose=True):
                          "n_detections": var.get("n_detections"), "smallest_detection_px": var.get("smallest_detection_px"),
                          "load_average_at_start": var.get("load_average_at_start"),
                          "load_average_at_end": var.get("load_average_at_end")})
+        ref_dets = work_paths(work_dir, set_name, "classic")["detections"]
         if ref:
             rows.append({"method": "classic-fhog", "upsample": None, **{k: ref["metrics"][k] for k in keys},
+                         # the classic run's detections file: the same model's predictions
+                         "box_fit": box_fit(test, ref_dets) if os.path.exists(ref_dets) else None,
                          "ms_per_image": ref["predict_ms_per_image"], "ms_ratio_to_classic_fhog": 1.0,
                          "peak_rss_mb": ref["peak_rss_mb"], "cpu_over_wall": None, "threads_in_process": None,
                          "load_average_at_start": ref.get("load_average_at_start"),
@@ -765,6 +806,14 @@ def mmod_markdown(out):
                     f"commit changed during the run): these figures are not from a committed tree.")
         smallest = ", ".join(f"{r['smallest_detection_px']} px at upsample {r['upsample']}" for r in s["rows"]
                              if r["method"] == "dlib-mmod" and r.get("smallest_detection_px") is not None) or "-"
+        cals = [r for r in s["rows"] if r.get("box_calibration")]
+        cal_lines = [(f"- Boxes calibrated on train (upsample {r['upsample']}): each MMOD box of the test run is moved "
+                      f"by ({r['box_calibration']['dx']:+.3f} w, {r['box_calibration']['dy']:+.3f} h) and scaled by "
+                      f"{r['box_calibration']['width_scale']:.3f} in width and {r['box_calibration']['height_scale']:.3f} "
+                      f"in height: the medians over {r['box_calibration']['pairs']} train faces matched at IoU >= "
+                      f"{r['box_calibration']['min_iou']} ({r['box_calibration']['fitted_on']}, no test data). It "
+                      f"separates finding the faces from drawing this set's box; its time is that of upsample "
+                      f"{r['upsample']}.") for r in cals]
         ref = s.get("reference_model")
         if ref:
             ref_run = s.get("reference_fit_run") or {}
@@ -778,6 +827,16 @@ def mmod_markdown(out):
                        f"{ref['model_mtime']}{fitted}); its metrics are the evaluator's on its predictions in this run.")
         else:
             classic = "- classic-fhog: no model in the work folder: run `classic` on this set first (or in the same command)."
+        fits = [(r, r.get("box_fit")) for r in s["rows"] if r.get("box_fit")]
+        if fits:
+            lines += ["", ("Box fit, whatever the score: the share of ground-truth faces with a prediction of IoU "
+                           ">= 0.5 and >= 0.3 in their image, and the median side ratio sqrt(predicted / "
+                           "ground-truth area) over those of IoU >= 0.3 (below 1: tighter boxes than the "
+                           "annotation's):"), "",
+                      "| method | upsample | IoU >= 0.5 | IoU >= 0.3 | side ratio |", "|---|---:|---:|---:|---:|"]
+            lines += [f"| {r['method']} | {'-' if r['upsample'] is None else r['upsample']} | "
+                      f"{_fmt(b['iou50_share'])} | {_fmt(b['iou30_share'])} | {_fmt(b['side_ratio_median'], 2)} |"
+                      for r, b in fits]
         lines += ["", code,
                   f"- Command: `{s.get('command')}`, started {s.get('started')}; machine {s.get('machine')}.",
                   (f"- Versions: dlib {v.get('dlib')}, face-recognition-models {v.get('face-recognition-models')}, "
@@ -790,7 +849,7 @@ def mmod_markdown(out):
                   ("- Threads: OMP/OpenBLAS/MKL_NUM_THREADS=1 in every worker; dlib's CNN has no thread setting. "
                    "CPU/wall is the process's CPU time over the wall time of the timed calls: about 1.0 means one "
                    "thread did the work."),
-                  classic, ""]
+                  *cal_lines, classic, ""]
     lines += [("Regenerate: `flock /work/heavy.lock python benchmarks/run.py --sets cmu_mit_faces --methods classic "
                "dlib-mmod --no-report` (about 6 min on 2 cores; without `--no-report` it also writes RESULTS.md), or "
                "after a full run `python benchmarks/run.py --sets cmu_mit_faces --methods dlib-mmod` (it reuses the "

@@ -34,6 +34,20 @@ def test_mmod_rows_convert_inclusive_rectangles_and_clip_at_the_image():
     assert [r["score"] for r in coco] == [0.75, 0.25]
 
 
+def test_box_calibration_fitted_on_pairs_maps_tight_boxes_onto_the_annotation():
+    # two faces; the detector's boxes are 0.8x the width, 0.5x the height, and their centre is one own height
+    # above the face's
+    gt = [[0, 0, 40, 40], [100, 100, 120, 140]]
+    pred = [[4, -10, 36, 10], [102, 90, 118, 110]]
+    assert peers.match_pairs(gt, pred, min_iou=0.0) == list(zip(gt, pred))
+    assert peers.match_pairs(gt, pred) == []  # IoU 320 / 1920 and 160 / 960: both 1/6, below 0.3
+    assert peers.match_pairs(gt, [[0, 0, 40, 30]]) == [(gt[0], [0, 0, 40, 30])]  # IoU 0.75; face 2: no box of IoU > 0
+    cal = peers.fit_box_calibration(list(zip(gt, pred)))
+    assert cal == {"width_scale": 1.25, "height_scale": 2.0, "dx": 0.0, "dy": 1.0, "pairs": 2}
+    assert [peers.calibrate_box(p, cal) for p in pred] == gt
+    assert peers.fit_box_calibration([]) is None
+
+
 def test_mmod_applies_to_faces_only():
     assert bench_run.not_applicable("cmu_mit_faces", "dlib-mmod") is None
     for other in ("caltech101_subset", "pennfudan"):
@@ -51,7 +65,8 @@ A, B = [10, 10, 50, 50], [20, 20, 60, 70]
 CLASSIC = [{"image_id": "a", "category_id": "face", "bbox": _xywh(A), "score": 0.9},
            {"image_id": "b", "category_id": "face", "bbox": _xywh(B), "score": 0.8}]
 MMOD_UP0 = [{"image_id": "a", "category_id": 1, "bbox": _xywh(A), "score": 0.9}]  # b's face missed
-MMOD_UP1 = CLASSIC[:1] + [{"image_id": "b", "category_id": 1, "bbox": _xywh(B), "score": 0.5}]
+# b's face found with a box 0.8 times the ground truth's side, same centre: IoU 0.64
+MMOD_UP1 = CLASSIC[:1] + [{"image_id": "b", "category_id": 1, "bbox": _xywh([24, 25, 56, 65]), "score": 0.5}]
 CLASSIC_FIG = {"fit_seconds": 12.5, "predict_ms_per_image": 30.0, "peak_rss_mb": 55.2, "model_bytes": 2048,
                "settings": {"features": "fhog"}, "n_jobs": 2, "unreachable_boxes": 0,
                "mean_iou_before_refinement": 0.9}
@@ -102,10 +117,15 @@ def earlier_run(tmp_path):
     return tmp_path, work, common
 
 
+def _rows(md, method):
+    return [[c.strip() for c in ln.strip("|").split("|")] for ln in md.splitlines()
+            if ln.startswith((f"| faces | {method} |", f"| {method} |"))]
+
+
 def _row(md, method):
-    rows = [ln for ln in md.splitlines() if ln.startswith((f"| faces | {method} |", f"| {method} |"))]
+    rows = _rows(md, method)
     assert len(rows) == 1, rows
-    return [c.strip() for c in rows[0].strip("|").split("|")]
+    return rows[0]
 
 
 def test_a_dlib_mmod_run_adds_its_row_to_the_earlier_report(earlier_run, monkeypatch):
@@ -136,11 +156,16 @@ def test_a_dlib_mmod_run_adds_its_row_to_the_earlier_report(earlier_run, monkeyp
 
     # mmod.md/json: both upsample values, the classic reference and the ratios of medians (1200 / 30, 4800 / 30)
     mm = (tmp / "results" / "mmod.md").read_text()
-    assert _row(mm, "classic-fhog")[1:8] == ["-", "1.000", "1.000", "1.000", "1.000", "30.0", "1.00"]
+    main_row, fit_row = _rows(mm, "classic-fhog")
+    assert main_row[1:8] == ["-", "1.000", "1.000", "1.000", "1.000", "30.0", "1.00"]
+    # box fit: shares of faces matched at IoU >= 0.5 / 0.3, median side ratio (up1: b's box is 0.8x: (1 + 0.8) / 2)
+    assert fit_row == ["classic-fhog", "-", "1.000", "1.000", "1.00"]
+    assert [r[2:] for r in _rows(mm, "dlib-mmod")[2:]] == [["0.500", "0.500", "1.00"], ["1.000", "1.000", "0.90"]]
     rows = json.loads((tmp / "results" / "mmod.json").read_text())["sets"]["faces"]["rows"]
     assert [(r["upsample"], r["ms_ratio_to_classic_fhog"], r["peak_rss_mb"]) for r in rows] == [
         (0, 40.0, 300.4), (1, 160.0, 900.0), (None, 1.0, 60.0)]
     assert [r["loc_accuracy"] for r in rows] == [0.5, 1.0, 1.0]
+    assert rows[1]["mean_iou"] == pytest.approx((1 + 0.64) / 2) and rows[1]["box_fit"]["side_ratio_median"] == 0.9
     assert "- Code: commit abc1234, clean tree." in mm
 
     # the full report, rebuilt later, keeps both
