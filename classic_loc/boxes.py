@@ -212,19 +212,19 @@ def nms(boxes, scores, iou_threshold, cover_threshold=None):
     order = np.argsort(-s, kind="stable")
     areas = box_area(b)
     keep = []
-    while order.size:
-        i = order[0]
-        keep.append(i)
-        rest = order[1:]
-        inter = _intersection(b[i : i + 1], b[rest])[0]
-        union = areas[i] + areas[rest] - inter
-        with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        while order.size:
+            i = order[0]
+            keep.append(i)
+            rest = order[1:]
+            inter = _intersection(b[i : i + 1], b[rest])[0]
+            union = areas[i] + areas[rest] - inter
             iou = np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
             drop = iou > iou_threshold
             if cover_threshold is not None:
                 own = areas[rest]
                 drop |= np.where(own > 0, inter / np.where(own > 0, own, 1.0), 0.0) > cover_threshold
-        order = rest[~drop]
+            order = rest[~drop]
     return np.asarray(keep, dtype=np.int64)
 
 
@@ -249,8 +249,10 @@ def batched_nms(boxes, scores, labels, iou_threshold, cover_threshold=None):
     lab = np.asarray(labels).reshape(-1)
     if not (len(b) == len(s) == len(lab)):
         raise ValueError(f"{len(b)} boxes, {len(s)} scores and {len(lab)} labels")
-    kept = [np.flatnonzero(lab == c)[nms(b[lab == c], s[lab == c], iou_threshold, cover_threshold)]
-            for c in np.unique(lab)]
+    kept = []
+    for c in np.unique(lab):
+        idx = np.flatnonzero(lab == c)
+        kept.append(idx[nms(b[idx], s[idx], iou_threshold, cover_threshold)])
     keep = np.concatenate(kept) if kept else np.zeros(0, dtype=np.int64)
     keep.sort()  # input order first, so the stable sort below breaks ties by it
     return keep[np.argsort(-s[keep], kind="stable")].astype(np.int64)
