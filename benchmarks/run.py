@@ -736,7 +736,8 @@ def write_mmod_results(sets, data_dir, work_dir, out_dir, verbose=True):
                          "ms_per_image": var["predict_ms_per_image"],
                          "ms_ratio_to_classic_fhog": (round(var["predict_ms_per_image"] / ref["predict_ms_per_image"], 2)
                                                       if ref else None),
-                         "peak_rss_mb": var["peak_rss_mb"], "cpu_over_wall": var.get("cpu_over_wall"),
+                         "peak_rss_mb": var["peak_rss_mb"], "ru_maxrss_mb": var.get("ru_maxrss_mb"),
+                         "cpu_over_wall": var.get("cpu_over_wall"),
                          "threads_in_process": var.get("threads_in_process"),
                          "n_detections": var.get("n_detections"), "smallest_detection_px": var.get("smallest_detection_px"),
                          "load_average_at_start": var.get("load_average_at_start"),
@@ -849,9 +850,12 @@ def mmod_markdown(out):
                   ("- Threads: OMP/OpenBLAS/MKL_NUM_THREADS=1 in every worker; dlib's CNN has no thread setting. "
                    "CPU/wall is the process's CPU time over the wall time of the timed calls: about 1.0 means one "
                    "thread did the work."),
+                  ("- Memory: `peak MB` is the worker's VmHWM. Its ru_maxrss (in mmod.json) is not used: Linux "
+                   "carries the peak of the process that forked the worker (run.py, which may have fitted "
+                   "classic_loc in-process) across exec."),
                   *cal_lines, classic, ""]
     lines += [("Regenerate: `flock /work/heavy.lock python benchmarks/run.py --sets cmu_mit_faces --methods classic "
-               "dlib-mmod --no-report` (about 6 min on 2 cores; without `--no-report` it also writes RESULTS.md), or "
+               "dlib-mmod --no-report` (about 10 min on 2 cores; without `--no-report` it also writes RESULTS.md), or "
                "after a full run `python benchmarks/run.py --sets cmu_mit_faces --methods dlib-mmod` (it reuses the "
                "work folder's classic model and adds the row to the full RESULTS.md)."), ""]
     return "\n".join(lines)
