@@ -18,14 +18,25 @@ Parts (``--parts``, all by default):
     together with ``fhog_object_detector.run_multiple`` at upsample 0 and 1, on the test images.
     Also: the models' accuracy on the test split (the shared evaluator), the per-stage split
     (pyramid, features, scoring, gather, NMS, refinement), and how close the scoring stage comes
-    to this CPU's float32 matrix-multiply throughput on one thread.
+    to this CPU's float32 matrix-multiply throughput on one thread. Issue 12's speed moves one at
+    a time, in the same interleaved run (:data:`BEFORE_CHAIN`): ``fhog, before`` is the
+    pre-issue-12 path kept as the reference (a model trained with ``pyramid="exact"``, scanned
+    exact, every template scored on its own by ``score_windows``: :func:`one_template_scoring`
+    patches ``classic_loc.scan.window_scorer`` to return None); ``fhog, exact pyramid`` is the same
+    model with the stacked scorer (all templates of a level in one product); ``fhog`` is the
+    default model (fast feature pyramid).
 ``sizes``
-    At 320x240 and 640x480 (a real test image, resized): dlib's ``get_frontal_face_detector()``
+    At 320x240 and 640x480 (a real test image, resized), each fed the same pixels in colour (RGB)
+    and in grey (a 2-D uint8 array; dlib's time differs by about 1.5x between them, and
+    classic_loc converts colour to grey in ``FeatureParams.prepare``, inside its timed predict):
+    dlib's ``get_frontal_face_detector()``
     (upsample 0) next to classic_loc face models with its 80x80 window and pyramid step (6/5);
     OpenCV's Haar frontal-face cascade (scaleFactor 1.1 and 1.2) next to a classic_loc Haar face
     model with the same steps; OpenCV's HOG people detector (default settings, 64x128 window, step
     1.05) next to a classic_loc people model with that window and step. The OpenCV detectors run
-    from ``opencv-python-headless<5`` in a virtual environment of their own (``benchmarks/peers.py``).
+    from ``opencv-python-headless<5`` in a virtual environment of their own (``benchmarks/peers.py``;
+    it feeds the HOG people detector colour, the cascade grey). Each face row has its ratio to dlib's
+    detector on the same size and input, the people row to OpenCV's HOG people detector.
 ``memory``
     Cold start (import + model load, fresh interpreter), peak resident memory of a fresh process
     that loads a model and predicts one 640x480 image (against one that imports numpy and OpenCV
@@ -34,11 +45,16 @@ Parts (``--parts``, all by default):
     Predict time against image size, 160x120 to 1920x1080 (it should grow linearly with the
     pixels), as a table and ``plots/speed_vs_size.png``.
 
-Models are trained once into ``--work`` (minutes; then reused). Writes ``speed.json`` and
-``speed.md`` to ``--out``.
+Models are trained once into ``--work`` (minutes; then reused; delete the ``.npz`` files after a
+change to the fit code). Writes ``speed.json`` and ``speed.md`` to ``--out``; each part records
+its commit and whether the tree was clean (``_bench.git_state()``: the report marks figures from
+uncommitted package or benchmark code), the load averages at its start and end, the versions and
+the CPU.
 """
 
 import argparse
+import contextlib
+import datetime
 import json
 import os
 import platform
@@ -47,39 +63,44 @@ import subprocess
 import sys
 import time
 
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_var] = "1"  # before numpy: the scan's small matrix products are fastest on one thread
+if __name__ == "__main__":  # only when run: importing this module (the tests) leaves the caller's threads alone
+    for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[_var] = "1"  # before numpy: the scan's small matrix products are fastest on one thread
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from _bench import cpu_model  # noqa: E402
+from _bench import cpu_model, git_state, load_average  # noqa: E402
 
+import classic_loc.scan  # noqa: E402
 from classic_loc import Localizer, load_dataset  # noqa: E402
 from classic_loc._fileio import atomic_write_text  # noqa: E402
 from classic_loc.scan import n_positions, pyramid_levels, template_dim  # noqa: E402
-
-cv2.setNumThreads(1)
 
 # classic_loc models timed here: name -> (set, Localizer settings)
 SETS = ("caltech101_subset", "pennfudan", "cmu_mit_faces")
 FEATURES = ("fhog", "haar", "fhog+haar")
 MODELS = {
     **{f"{s}-{f}": (s, {"features": f}) for s in SETS for f in FEATURES},  # the defaults, per feature family
+    # the "before" of issue 12: every pyramid level's HOG computed from its pixels, at fit and at prediction
+    "caltech101_subset-fhog-exact": ("caltech101_subset", {"features": "fhog", "pyramid": "exact"}),
     # dlib's frontal face detector: an 80 x 80 window (8-pixel cells) and pyramid_down<6> (step 6/5),
     # scanning every scale from the image's own down (upsample 0); ours the same: 10 x 10 cells
-    # with one cell of context, objects from 64 px up
+    # with one cell of context, objects from 64 px up, first level the image itself (upsample 1, not "auto",
+    # which picks 2 on these faces: dlib's upsample 1)
     "face-fhog-80px-1.2": ("cmu_mit_faces", {"features": "fhog", "window_cells": [10, 10], "scale_step": 1.2,
-                                             "min_size": 64, "max_size": 100000}),
+                                             "upsample": 1.0, "min_size": 64, "max_size": 100000}),
     "face-haar-80px-1.2": ("cmu_mit_faces", {"features": "haar", "window_cells": [10, 10], "scale_step": 1.2,
-                                             "min_size": 64, "max_size": 100000}),
+                                             "upsample": 1.0, "min_size": 64, "max_size": 100000}),
     "face-fhog+haar-80px-1.2": ("cmu_mit_faces", {"features": "fhog+haar", "window_cells": [10, 10],
-                                                  "scale_step": 1.2, "min_size": 64, "max_size": 100000}),
+                                                  "scale_step": 1.2, "upsample": 1.0, "min_size": 64,
+                                                  "max_size": 100000}),
     # OpenCV's people detector: a 64 x 128 window, scale 1.05, from the image's own scale down
     "people-fhog-64x128-1.05": ("pennfudan", {"features": "fhog", "window_cells": [16, 8], "context": 1,
-                                              "scale_step": 1.05, "min_size": 112, "max_size": 100000}),
+                                              "scale_step": 1.05, "upsample": 1.0, "min_size": 112,
+                                              "max_size": 100000}),
 }
 
 
@@ -95,6 +116,94 @@ def machine_line():
             f"numpy {np.__version__}, OpenCV {cv2.__version__}")
 
 
+def versions():
+    """Versions of what the figures depend on (dlib's when it is installed)."""
+    v = {"python": platform.python_version(), "numpy": np.__version__, "opencv": cv2.__version__}
+    try:
+        import classic_loc
+
+        v["classic_loc"] = getattr(classic_loc, "__version__", None)
+    except ImportError:  # pragma: no cover - this script runs from the repository
+        pass
+    try:
+        import dlib
+
+        v["dlib"] = dlib.__version__
+    except ImportError:
+        v["dlib"] = None
+    return v
+
+
+#: The files whose uncommitted changes make this script's figures differ from its commit's: the package and
+#: the benchmark code it runs. Other helpers' uncommitted files (quality.py, fit.py, ...) are listed, not marked.
+RUN_FILES = ("benchmarks/speed.py", "benchmarks/_bench.py", "benchmarks/peers.py", "benchmarks/opencv_peers.py")
+
+
+def tree_state(state):
+    """``git_state()`` turned into what the report says: {head, clean, clean_for_this_script, run_changes, other_changes}.
+
+    ``clean``: nothing under classic_loc/ or benchmarks/ differs from HEAD; ``clean_for_this_script``: nothing
+    this script runs does (classic_loc/ and :data:`RUN_FILES`). None without git.
+    """
+    if state is None:
+        return None
+    files = list(state.get("changed_files", []))
+    run = [f for f in files if f.startswith("classic_loc") or f in RUN_FILES]
+    return {"head": state.get("head"), "clean": not files, "clean_for_this_script": not run,
+            "run_changes": run, "other_changes": [f for f in files if f not in run]}
+
+
+def tree_note(tree):
+    """One line for the report: the commit, and a warning when the figures come from a dirty tree."""
+    if tree is None:
+        return "commit unknown (no git)"
+    if tree.get("changed_during_run"):
+        return (f"commit {tree['head']} at the start ({'clean' if tree['clean_for_this_script'] else 'DIRTY'}); "
+                "**the code changed during the run** (see tree_at_end in the JSON)")
+    if tree["clean"]:
+        return f"commit {tree['head']}, clean tree"
+    if tree["clean_for_this_script"]:
+        return (f"commit {tree['head']}; the code this script runs is committed (other uncommitted files: "
+                f"{', '.join(tree['other_changes'])})")
+    return (f"**DIRTY TREE: figures not reproducible from commit {tree['head']}** (uncommitted changes in "
+            f"{', '.join(tree['run_changes'])})")
+
+
+@contextlib.contextmanager
+def one_template_scoring():
+    """Inside it, the scan scores each template on its own, with ``score_windows``.
+
+    That is the pre-issue-12 scoring path, kept as the reference: ``classic_loc.scan.window_scorer``
+    (which stacks all templates of a level into one matrix product) is patched to return None,
+    and then the scan falls back to :func:`classic_loc.features.hog.score_windows` per template.
+    """
+    saved = classic_loc.scan.window_scorer
+    classic_loc.scan.window_scorer = lambda templates, fp: None
+    try:
+        yield
+    finally:
+        classic_loc.scan.window_scorer = saved
+
+
+class Variant:
+    """A loaded model scanned one way: ``detect``/``score`` as the model's, inside :func:`one_template_scoring`
+    when ``one_template``; ``model`` is the Localizer (its settings decide the pyramid, step, cascade)."""
+
+    def __init__(self, model, one_template=False):
+        self.model, self.one_template = model, one_template
+
+    def _ctx(self):
+        return one_template_scoring() if self.one_template else contextlib.nullcontext()
+
+    def detect(self, image, timings=None):
+        with self._ctx():
+            return self.model.detect(image, timings=timings)
+
+    def score(self, dataset):
+        with self._ctx():
+            return self.model.score(dataset)
+
+
 # ------------------------------------------------------------------ models
 def model_path(work, name):
     return os.path.join(work, f"{name}.npz")
@@ -103,13 +212,26 @@ def model_path(work, name):
 def ensure_model(name, data, work, quiet):
     """The trained classic_loc model ``name`` (trained into ``work`` the first time)."""
     path = model_path(work, name)
+    set_name, settings = MODELS[name]
+    if os.path.exists(path) and stale_settings(Localizer.load(path), settings):
+        log(f"{name}: the model in {work} was trained with other settings "
+            f"({stale_settings(Localizer.load(path), settings)}): retraining", quiet)
+        os.remove(path)
     if not os.path.exists(path):
-        set_name, settings = MODELS[name]
         log(f"training {name} on {set_name} train ({settings}) ...", quiet)
         train = load_dataset(os.path.join(data, set_name), split="train")
         model = Localizer(n_jobs=2, verbose=not quiet, **settings).fit(train)
         model.save(path)
     return Localizer.load(path)
+
+
+def stale_settings(model, settings):
+    """The settings of ``settings`` that ``model`` was not made with, {name: (model's, wanted)}."""
+    def norm(v):
+        return [norm(x) for x in v] if isinstance(v, (list, tuple)) else v
+
+    have = model.get_params()
+    return {k: (have.get(k), v) for k, v in settings.items() if norm(have.get(k)) != norm(v)}
 
 
 def ensure_dlib(data, work, quiet):
@@ -164,8 +286,9 @@ def stage_split(model, images):
 def scoring_flops(model, image):
     """Multiply-adds of the scoring stage counted as a dense product: 2 * windows * D per template and level."""
     fp = model.feature_params_
+    ps = model._prediction_settings()  # what detect scans with ("auto" upsample resolved to the fitted one)
     flops = 0
-    for s, _, _, level in pyramid_levels(image, fp, model.templates_, model.scale_step, model.upsample):
+    for s, _, _, level in pyramid_levels(image, fp, model.templates_, ps["scale_step"], ps["upsample"]):
         for t in model.templates_:
             if t.scale_range[0] * (1 - 1e-9) <= s <= t.scale_range[1] * (1 + 1e-9):
                 n = n_positions(level, fp, t.window_cells)
@@ -187,16 +310,39 @@ def matmul_gflops(repeats=5):
 
 
 # ------------------------------------------------------------------ parts
+#: The "before" chain of issue 12's speed moves on caltech (all fhog, default settings otherwise), in order:
+#: the pre-issue-12 path (every level's HOG from its pixels, each template scored on its own), then the
+#: stacked scorer (all templates of a level in one product), then the fast feature pyramid (the default model).
+BEFORE_CHAIN = ("caltech101_subset-fhog, before", "caltech101_subset-fhog, exact pyramid", "caltech101_subset-fhog")
+CALTECH_REF = "dlib-3-detectors-upsample0"
+
+
+def caltech_variants(work):
+    """The caltech rows: name -> :class:`Variant` (the models are in ``work``; :func:`ensure_model` first)."""
+    def load(name):
+        return Localizer.load(model_path(work, name))
+
+    v = {
+        # a model trained with pyramid="exact", scanned exact, with the one-template scoring: the reference
+        BEFORE_CHAIN[0]: Variant(load("caltech101_subset-fhog-exact").set_params(pyramid="exact"), one_template=True),
+        BEFORE_CHAIN[1]: Variant(load("caltech101_subset-fhog-exact").set_params(pyramid="exact")),
+        BEFORE_CHAIN[2]: Variant(load("caltech101_subset-fhog")),
+        "caltech101_subset-haar": Variant(load("caltech101_subset-haar")),
+        "caltech101_subset-fhog+haar": Variant(load("caltech101_subset-fhog+haar")),
+        # deployment settings at prediction (no retraining): dlib's pyramid step; the cascade for Haar models
+        "caltech101_subset-fhog, scale_step 1.2": Variant(load("caltech101_subset-fhog").set_params(scale_step=1.2)),
+    }
+    for f in ("haar", "fhog+haar"):
+        v[f"caltech101_subset-{f}, cascade"] = Variant(load(f"caltech101_subset-{f}").set_params(cascade=True))
+    return v
+
+
 def part_caltech(args, out):
     test = load_dataset(os.path.join(args.data, "caltech101_subset"), split="test")
-    names = [f"caltech101_subset-{f}" for f in FEATURES]
-    models = {n: ensure_model(n, args.data, args.work, args.quiet) for n in names}
-    # deployment settings at prediction (no retraining): dlib's pyramid step; the cascade for Haar models
-    models["caltech101_subset-fhog, scale_step 1.2"] = Localizer.load(
-        model_path(args.work, "caltech101_subset-fhog")).set_params(scale_step=1.2)
-    for f in ("haar", "fhog+haar"):
-        models[f"caltech101_subset-{f}, cascade"] = Localizer.load(
-            model_path(args.work, f"caltech101_subset-{f}")).set_params(cascade=True)
+    for n in ("caltech101_subset-fhog", "caltech101_subset-fhog-exact", "caltech101_subset-haar",
+              "caltech101_subset-fhog+haar"):
+        ensure_model(n, args.data, args.work, args.quiet)
+    models = caltech_variants(args.work)
     idx = list(range(0, len(test), max(1, len(test) // args.images)))[:args.images]
     images = [test.image(i) for i in idx]
     fns = {n: m.detect for n, m in models.items()}
@@ -214,16 +360,21 @@ def part_caltech(args, out):
     peak = matmul_gflops()
     rows = {}
     for n, m in models.items():
+        log(f"caltech: {n}: accuracy on the test split, stages, scoring GFLOP/s ...", args.quiet)
         metrics = m.score(test)
         stages = stage_split(m, images)
-        flops = statistics.median(scoring_flops(m, img) for img in images[:20])
+        flops = statistics.median(scoring_flops(m.model, img) for img in images[:20])
         gflops = flops / (stages["scoring"] / 1000.0) / 1e9 if stages.get("scoring") else None
         rows[n] = {"median_ms": times[n]["median_ms"], "stages_ms": stages, "accuracy": metrics["accuracy"],
                    "loc_accuracy": metrics["loc_accuracy"], "mean_iou": metrics["mean_iou"], "map50": metrics["map50"],
-                   "scoring_gflops": gflops, "scoring_share_of_matmul_peak": gflops / peak if gflops else None}
+                   "scoring_gflops": gflops, "scoring_share_of_matmul_peak": gflops / peak if gflops else None,
+                   "pyramid": m.model.pyramid, "one_template_scoring": m.one_template}
     for name in fns:
         if name.startswith("dlib"):
             rows[name] = {"median_ms": times[name]["median_ms"]}
+    if CALTECH_REF in rows:
+        for r in rows.values():
+            r["ratio_to_dlib_upsample0"] = r["median_ms"] / rows[CALTECH_REF]["median_ms"]
     out["caltech"] = {"images": len(images), "repeats": args.repeats, "matmul_gflops_1_thread": peak, "rows": rows,
                       "dlib_accuracy": _dlib_accuracy(args.work)}
 
@@ -264,6 +415,34 @@ def _sized(image, size):
     return np.ascontiguousarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA))
 
 
+#: Inputs of the sizes part: the same pixels in colour (RGB) and in grey (a 2-D uint8 array, OpenCV's RGB2GRAY).
+INPUTS = ("colour", "grey")
+FACE_PEER, PEOPLE_PEER = "dlib-frontal-face", "opencv-hog-people"
+
+
+def peer_of(method):
+    """The peer a sizes row is compared with: dlib's frontal face detector for our face models, OpenCV's HOG
+    people detector for our people model, None for the peers themselves."""
+    if method.startswith("face-"):
+        return FACE_PEER
+    if method.startswith("people-"):
+        return PEOPLE_PEER
+    return None
+
+
+def peer_ratios(rows):
+    """Add ``peer`` and ``ratio_to_peer`` to each row: its time over its peer's on the same size and input
+    (``ratio_to_peer`` None when the peer has no row with that size and input)."""
+    ref = {(r["method"], r["size"], r.get("input")): r["median_ms"] for r in rows}
+    for r in rows:
+        peer = peer_of(r["method"])
+        if peer is None:
+            continue
+        t = ref.get((peer, r["size"], r.get("input")))
+        r["peer"], r["ratio_to_peer"] = peer, (r["median_ms"] / t if t else None)
+    return rows
+
+
 def part_sizes(args, out):
     src = load_dataset(os.path.join(args.data, "pennfudan"), split="test")
     path = src[0].path
@@ -272,52 +451,55 @@ def part_sizes(args, out):
     face_names = ["face-fhog-80px-1.2", "face-haar-80px-1.2", "face-fhog+haar-80px-1.2"]
     people = "people-fhog-64x128-1.05"
     models = {n: ensure_model(n, args.data, args.work, args.quiet) for n in face_names + [people]}
+    def load(name):
+        return Localizer.load(model_path(args.work, name))
+
+    # prediction settings changed on the trained models (no retraining): OpenCV's Haar steps, the cascade
+    ours = {**models,
+            "face-haar-80px-1.1": load("face-haar-80px-1.2").set_params(scale_step=1.1),
+            "face-haar-80px-1.2, cascade": load("face-haar-80px-1.2").set_params(cascade=True),
+            "face-haar-80px-1.1, cascade": load("face-haar-80px-1.2").set_params(scale_step=1.1, cascade=True),
+            "face-fhog+haar-80px-1.2, cascade": load("face-fhog+haar-80px-1.2").set_params(cascade=True)}
+    try:
+        import dlib
+
+        det = dlib.get_frontal_face_detector()
+    except ImportError:
+        det = None
     rows = []
     for size in sizes:
-        img = _sized(rgb, size)
-        fns = {n: m.detect for n, m in models.items()}
-        haar = models["face-haar-80px-1.2"]
-        fns["face-haar-80px-1.1"] = lambda im, m=haar: _detect_with(m, im, scale_step=1.1)
-        fns["face-haar-80px-1.2, cascade"] = lambda im, m=haar: _detect_with(m, im, cascade=True)
-        fns["face-haar-80px-1.1, cascade"] = lambda im, m=haar: _detect_with(m, im, scale_step=1.1, cascade=True)
-        fns["face-fhog+haar-80px-1.2, cascade"] = (
-            lambda im, m=models["face-fhog+haar-80px-1.2"]: _detect_with(m, im, cascade=True))
-        try:
-            import dlib
-
-            det = dlib.get_frontal_face_detector()
-            fns["dlib-frontal-face"] = lambda im: det(im, 0)
-        except ImportError:
-            pass
-        log(f"sizes: {size[0]}x{size[1]}: timing {len(fns)} methods x {args.repeats} ...", args.quiet)
-        t = interleaved(fns, [img], args.repeats)
-        for n, v in t.items():
-            row = {"size": f"{size[0]}x{size[1]}", "method": n, "median_ms": v["median_ms"]}
-            if n in models:
-                row["stages_ms"] = stage_split(models[n], [img] * 3)
+        colour = _sized(rgb, size)
+        inputs = {"colour": colour, "grey": np.ascontiguousarray(cv2.cvtColor(colour, cv2.COLOR_RGB2GRAY))}
+        fns = {}
+        for kind, img in inputs.items():  # every method on both inputs, all in one interleaved run
+            for n, m in ours.items():
+                fns[(n, kind)] = lambda _, m=m, img=img: m.detect(img)
+            if det is not None:
+                fns[(FACE_PEER, kind)] = lambda _, img=img: det(img, 0)
+        log(f"sizes: {size[0]}x{size[1]}: timing {len(fns)} methods x inputs x {args.repeats} ...", args.quiet)
+        t = interleaved(fns, [colour], args.repeats)
+        for (n, kind), v in t.items():
+            row = {"size": f"{size[0]}x{size[1]}", "method": n, "input": kind, "median_ms": v["median_ms"]}
+            if n in ours:
+                row["stages_ms"] = stage_split(ours[n], [inputs[kind]] * 3)
             rows.append(row)
+    opencv_note = None
     try:
         import peers
 
         cv4 = peers.time_opencv(path, sizes, repeats=args.repeats, verbose=not args.quiet)
         for r in cv4["results"]:
             sf = r["params"].get("scaleFactor")
+            # opencv_peers.py feeds HOG the colour image (BGR: the same pixels) and the Haar cascade grey
             rows.append({"size": f"{r['width']}x{r['height']}",
                          "method": f"opencv-{r['detector']}" + (f"-{sf}" if sf else ""), "median_ms": r["median_ms"],
+                         "input": "colour" if r["detector"] == "hog-people" else "grey",
                          "opencv": cv4.get("cv2_version")})
     except Exception as exc:  # noqa: BLE001 - the comparison is optional; say why it is missing
-        log(f"OpenCV 4 comparison skipped: {exc}", args.quiet)
-    out["sizes"] = {"image": os.path.basename(path), "repeats": args.repeats, "rows": rows}
-
-
-def _detect_with(model, image, **changes):
-    """``model.detect`` with other scan settings (a shallow copy; the templates are shared)."""
-    import copy
-
-    m = copy.copy(model)
-    for k, v in changes.items():
-        setattr(m, k, v)
-    return m.detect(image)
+        opencv_note = f"OpenCV 4 comparison skipped: {type(exc).__name__}: {exc}"
+        log(opencv_note, args.quiet)
+    out["sizes"] = {"image": os.path.basename(path), "repeats": args.repeats, "rows": peer_ratios(rows),
+                    "opencv_note": opencv_note}
 
 
 _RSS_CODE = """
@@ -435,6 +617,7 @@ def report(out):
         rows = c["rows"]
         refs = [n for n in rows if n.startswith("dlib")]
         lines += ["## caltech101_subset test images: 3-class model against dlib's 3 detectors", "",
+                  part_note(c), "",
                   "| method | ms/image (median) | " + " | ".join(f"ratio to {r}" for r in refs)
                   + " | accuracy | loc_accuracy | AP50 | scoring GFLOP/s (share of 1-thread matmul) |",
                   "|---|---|" + "---|" * len(refs) + "---|---|---|---|"]
@@ -447,24 +630,57 @@ def report(out):
                  if r.get("scoring_gflops") else "")
             lines.append(f"| {n} | {r['median_ms']:.2f} | {ratios} | {acc} | {g} |")
         lines += ["", f"float32 matmul on one thread: {c['matmul_gflops_1_thread']:.1f} GFLOP/s. "
-                      f"{c['images']} test images x {c['repeats']} runs, interleaved.", "",
-                  "Per-stage split (ms per image, mean):", "",
-                  "| model | " + " | ".join(STAGES) + " |", "|---|" + "---|" * len(STAGES)]
+                      f"{c['images']} test images x {c['repeats']} runs, interleaved (every row in the same run). "
+                      "Scoring GFLOP/s counts 2 x windows x template length per template and level (a dense "
+                      "product), over the scoring stage's time.", "",
+                  "The speed moves one at a time (fhog, default settings otherwise): "
+                  f"`{BEFORE_CHAIN[0]}` is the pre-issue-12 path kept as the reference (a model trained with "
+                  "`pyramid=\"exact\"`, scanned exact, each template scored on its own by `score_windows`); "
+                  f"`{BEFORE_CHAIN[1]}` is the same model with all templates of a level in one matrix product "
+                  f"(`WindowScorer`); `{BEFORE_CHAIN[2]}` is the default model (trained and scanned with the fast "
+                  "feature pyramid). Accuracy is the shared evaluator's on the whole test split.", "",
+                  "Per-stage split (ms per image, mean over the timed images, one pass with timings on; "
+                  "the colour-to-grey conversion is in `pyramid`):", "",
+                  "| model | " + " | ".join(STAGES) + " | sum | sum / dlib upsample 0 | "
+                  + f"median ms / {BEFORE_CHAIN[0]}'s |", "|---|" + "---|" * (len(STAGES) + 3)]
+        before = rows.get(BEFORE_CHAIN[0])
         for n, r in rows.items():
             if "stages_ms" in r:
-                lines.append(f"| {n} | " + " | ".join(f"{r['stages_ms'].get(s, 0):.2f}" for s in STAGES) + " |")
+                tot = sum(r["stages_ms"].get(k, 0.0) for k in STAGES)
+                ref = rows.get(CALTECH_REF)
+                lines.append(f"| {n} | " + " | ".join(f"{r['stages_ms'].get(k, 0):.2f}" for k in STAGES)
+                             + f" | {tot:.2f} | " + (f"{tot / ref['median_ms']:.2f}" if ref else "")
+                             + " | " + (f"{r['median_ms'] / before['median_ms']:.2f}" if before else "") + " |")
         lines.append("")
     if "sizes" in out:
         s = out["sizes"]
-        lines += ["## Same image at 320x240 and 640x480 (median ms, one thread)", "",
-                  "| method | " + " | ".join(sorted({r["size"] for r in s["rows"]}, key=_area)) + " |",
-                  "|---|" + "---|" * len({r["size"] for r in s["rows"]})]
+        sizes = sorted({r["size"] for r in s["rows"]}, key=_area)
+        lines += ["## Same image at 320x240 and 640x480, colour and grey input (median ms, one thread)", "",
+                  part_note(s), "",
+                  "| method | input | " + " | ".join(sizes) + " | " + " | ".join(f"ratio to peer {z}" for z in sizes)
+                  + " | peer |", "|---|---|" + "---|" * (2 * len(sizes) + 1)]
         by = {}
         for r in s["rows"]:
-            by.setdefault(r["method"], {})[r["size"]] = r["median_ms"]
-        for m, v in by.items():
-            lines.append(f"| {m} | " + " | ".join(f"{v.get(z, float('nan')):.1f}"
-                                                  for z in sorted({r['size'] for r in s['rows']}, key=_area)) + " |")
+            by.setdefault((r["method"], r.get("input", "colour")), {})[r["size"]] = r
+        for (m, kind), v in by.items():
+            cells = [f"{v[z]['median_ms']:.1f}" if z in v else "" for z in sizes]
+            ratios = [f"{v[z]['ratio_to_peer']:.2f}" if z in v and v[z].get("ratio_to_peer") else "" for z in sizes]
+            peer = next((x.get("peer") for x in v.values() if x.get("peer")), None)
+            peer = "" if peer is None else (peer + ("" if any(ratios) else " (no row on this input)"))
+            lines.append(f"| {m} | {kind} | " + " | ".join(cells) + " | " + " | ".join(ratios) + f" | {peer} |")
+        lines += ["", f"Image: {s.get('image')} (pennfudan test), resized with INTER_AREA; {s.get('repeats')} "
+                      "runs per method, all methods and both inputs of one size interleaved in one run "
+                      "(OpenCV's detectors run afterwards in their own process). Grey is OpenCV's RGB2GRAY of "
+                      "the colour image, a 2-D uint8 array: dlib's frontal face detector takes it as is. "
+                      "classic_loc's models compute their features on grey (`FeatureParams.prepare`): "
+                      "on colour input the conversion is part of their time (in the `pyramid` stage). "
+                      "Ratio to peer: the row's time over its peer's on the same size and input (dlib's "
+                      "frontal face detector for the face models, OpenCV's HOG people detector for the people "
+                      "model); `opencv_peers.py` always feeds that detector colour (BGR, the same pixels), so the "
+                      "people model has no grey ratio. Same pyramid step as the peer: 1.2 (dlib's "
+                      "pyramid_down<6>) for the face models, 1.05 for the people model."]
+        if s.get("opencv_note"):
+            lines += ["", s["opencv_note"]]
         lines.append("")
     if "memory" in out:
         m = out["memory"]
@@ -489,12 +705,24 @@ def report(out):
             lines.append(f"| {n} | " + " | ".join(f"{v[z]:.1f}" for z in sizes)
                          + f" | {f['ms_per_megapixel']:.1f} ({f['r2']:.3f}) |")
         lines += ["", "![predict time against image size](plots/speed_vs_size.png)", ""]
-    lines.append("Machine and command of each part:")
+    lines.append("Machine, code and command of each part:")
     lines.append("")
     for part in PARTS:
         if part in out:
-            lines.append(f"- {part}: {out[part].get('machine', '')}; `{out[part].get('command', '')}`")
+            p = out[part]
+            meta = p.get("meta", {})
+            load = (f"; load average (1, 5, 15 min) {meta['load_start']} at the start, {meta['load_end']} at the end"
+                    if meta.get("load_start") else "")
+            when = f"; {meta['finished_utc']}" if meta.get("finished_utc") else ""
+            lines.append(f"- {part}: {p.get('machine', '')}{load}; {tree_note(meta.get('tree')) if meta else 'commit not recorded'}"
+                         f"{when}; {', '.join(f'{k} {v}' for k, v in meta.get('versions', {}).items())}; `{p.get('command', '')}`")
     return "\n".join(lines)
+
+
+def part_note(part):
+    """The code line under a part's heading: its commit, and a mark when the figures come from a dirty tree."""
+    meta = part.get("meta")
+    return f"Measured at {tree_note(meta.get('tree'))}." if meta else "Commit not recorded."
 
 
 STAGES = ("pyramid", "features", "scoring", "gather", "nms", "refinement")
@@ -527,10 +755,18 @@ def main(argv=None):
         with open(previous) as fh:
             out = {k: v for k, v in json.load(fh).items() if k in PARTS}
     command = "python benchmarks/speed.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    cv2.setNumThreads(1)
     for part in args.parts:
+        tree, load0 = tree_state(git_state()), load_average()
         globals()[f"part_{part}"](args, out)
+        tree_end = tree_state(git_state())
         out[part]["machine"] = machine_line()
         out[part]["command"] = command
+        out[part]["meta"] = {"tree": tree, "tree_at_end": tree_end, "load_start": load0, "load_end": load_average(),
+                             "cpu": cpu_model(), "cores": os.cpu_count(), "versions": versions(),
+                             "finished_utc": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")}
+        if tree and tree_end and (tree_end["head"], tree_end["run_changes"]) != (tree["head"], tree["run_changes"]):
+            tree["changed_during_run"] = True  # the package was imported at the start: those are its figures
     text = report(out)
     print(text)
     atomic_write_text(os.path.join(args.out, "speed.json"), json.dumps(out, indent=2, default=float))
