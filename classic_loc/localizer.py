@@ -376,6 +376,8 @@ class Localizer:
             return None, "this Localizer is not fitted yet", "call fit() or Localizer.load() first"
         for name, was in self.fit_settings_.items():
             now = getattr(self, name)
+            if now is was or (type(now) is type(was) and not isinstance(now, float) and now == was):
+                continue  # unchanged (the common case, checked per prediction); else compare normalised values
             try:
                 same = _same(check_value(name, now), was)
             except DataError:

@@ -227,6 +227,7 @@ def _tent_weights(cell):
     return _readonly(step, 1.0 - offset, offset)
 
 
+@functools.lru_cache(maxsize=128)
 def _band_layout(n_rows, n_cols, cell_shape):
     """Vote targets and weights of the pixels of a band of cell rows.
 
@@ -267,7 +268,7 @@ def _band_layout(n_rows, n_cols, cell_shape):
     weights = np.empty((4, 1, c_rows, n_cols * c_cols), dtype=np.float64)
     for k, (w_row, w_col) in enumerate([(r_own, c_own), (r_own, c_other), (r_other, c_own), (r_other, c_other)]):
         np.multiply.outer(w_row, w_col, out=weights[k, 0])
-    return base, (r_step * row_stride)[:, None], c_step * _N_SIGNED, weights
+    return _readonly(base, (r_step * row_stride)[:, None], c_step * _N_SIGNED, weights)  # cached: shared
 
 
 def _band_gradients(part, skip, border, rows, cols):
