@@ -1,87 +1,622 @@
 """Training a set of templates: SVMs with hard-negative mining, calibration, presence threshold, ridge.
 
-scikit-learn is used here and only here (and in nothing the prediction path imports).
+scikit-learn is used here and only here (and in nothing the prediction path imports). It is
+imported where it is used, in the main process: the worker processes, which compute the
+windows of the images, never load it.
+
+Memory
+------
+What a fit holds does not grow with the number of training images; at most:
+
+- the SVMs' training windows, float32 rows of each class's D_k features: its positives and
+  its negative cache, :data:`SAMPLE_BYTES` for all classes together, shared out in equal rows
+  per class. A class's positives take at most :data:`POSITIVE_SHARE` of its rows (a uniform
+  random subset of them when there are more); its negative cache holds ``max_negatives`` rows
+  or what its positives leave of its share, whichever is fewer. The SVM solver works on these
+  rows in place (:func:`_fit_svm`: no copy, no float64 or sparse version of them).
+- the results of a wave of images in flight between the worker processes and this one
+  (:data:`WAVE_IMAGES` images, fewer when their results are large, :data:`WAVE_BYTES`), each
+  image's at most :data:`IMAGE_BYTES` (a random subset of its windows when over; for mined
+  negatives, the hardest);
+- the ridge's sufficient statistics, accumulated image by image in a pass of their own after
+  mining (``8 D_k**2`` bytes per class, :data:`RIDGE_STATS_BYTES` for all classes; a class
+  over it is fitted on a uniform random subset of its windows of :data:`RIDGE_SAMPLE_BYTES`).
+
+Where no cap bites, the model is the one of keeping every window: the same windows, the same
+negative cache (the easiest go first, see :func:`_negative_cache`), the same SVM optimum (up to
+the solver's tolerance, liblinear's), the same ridge (up to float rounding). The fit report says
+how many windows each cap dropped (``memory``) and gives the peak resident memory of the whole
+process tree (``peak_memory_mb``, see :class:`_MemoryMonitor`). The fit has glibc give freed large blocks
+back to the OS at once (:func:`_large_blocks_to_the_os`), in this process and the workers.
 """
 
 import dataclasses
-import functools
 import math
+import os
+import threading
 import time
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression, Ridge
-from sklearn.svm import LinearSVC
 
 from .._progress import log, progress
 from ..boxes import _intersection, box_area, box_iou
 from ..errors import DataError
 from ..parallel import parallel_map
 from ..pyramid import reachable_scales, scale_range
-from ..scan import Template, detect_image, scan_image
+from ..scan import Template, detect_image, scan_image, template_dim
 from .haar_select import candidate_pool, l1_select
 from .samples import choose_window, image_samples, reachability, training_image
 
-__all__ = ["train_templates"]
+__all__ = ["train_templates", "SAMPLE_BYTES", "POSITIVE_SHARE", "IMAGE_BYTES", "WAVE_IMAGES", "WAVE_BYTES",
+           "RIDGE_STATS_BYTES", "RIDGE_SAMPLE_BYTES", "HAAR_SAMPLE_BYTES", "tree_rss_bytes"]
+
+MB = 2**20
+#: Bytes of SVM training windows (positives and negative caches of all classes) held at most. The whole fit's
+#: peak is about this plus 60 MB in this process plus 250 MB for two workers (caltech101_subset, n_jobs=2).
+#: Where it bites, accuracy drops: caltech101_subset (3 classes of ~2500 features, 51,000 positive windows,
+#: 40,000 negatives per class uncapped) 0.997 uncapped, 0.987 at 576 MB, 0.992 at 800 MB.
+SAMPLE_BYTES = 640 * MB
+#: Share of a class's rows its positives may take at most (the negatives matter more: caltech101_subset at
+#: 576 MB, a share of 0.5 gave accuracy 0.882, 0.25 gave 0.984, 0.15 gave 0.987).
+POSITIVE_SHARE = 0.15
+#: Bytes of one image's results (windows) at most.
+IMAGE_BYTES = 32 * MB
+#: Images whose results are in flight at once (one wave of work for the processes) at most ...
+WAVE_IMAGES = 32
+#: ... and fewer when the largest result seen so far times the wave would exceed these bytes (at least 2 per process).
+WAVE_BYTES = 96 * MB
+#: Bytes of the ridge's statistics (8 D**2 per class) at most; classes over it use a sample of their windows.
+RIDGE_STATS_BYTES = 512 * MB
+#: Bytes of regression windows kept for the classes whose statistics do not fit.
+RIDGE_SAMPLE_BYTES = 128 * MB
+#: Rows of regression windows are added to the statistics in batches of this many bytes.
+RIDGE_BATCH_BYTES = 16 * MB
+#: Bytes of Haar candidate windows (all classes) the Haar feature selection holds at most.
+HAAR_SAMPLE_BYTES = 192 * MB
+#: Seconds between two samples of the process tree's memory.
+MEMORY_SAMPLE_SECONDS = 0.05
 
 
-def _parallel(n_jobs, func, items, desc, verbose):
-    """func(item) for every item, in order; in processes when n_jobs != 1."""
-    items = list(items)
-    if n_jobs == 1 or len(items) < 8:
-        return [func(it) for it in progress(items, desc, verbose)]
-    chunks = [items[i::max(1, n_jobs * 4)] for i in range(max(1, n_jobs * 4))]
-    out = parallel_map(functools.partial(_run_chunk, func), progress(chunks, desc, verbose), n_jobs)
-    result = [None] * len(items)
-    for i, part in enumerate(out):  # undo the round-robin split
-        result[i::len(chunks)] = part
-    return result
+# ------------------------------------------------------------------ memory of the process tree
+def _rss_kb(pid):
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0  # gone, or a zombie
 
 
-def _run_chunk(func, chunk):
-    return [func(it) for it in chunk]
+def _children(pid):
+    out = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as fh:
+                out.extend(int(x) for x in fh.read().split())
+        except (OSError, ValueError):
+            pass
+    return out
 
 
-def _fit_svm(pos, neg, C, seed):
-    X = np.concatenate([pos, neg])
-    y = np.r_[np.ones(len(pos)), np.zeros(len(neg))]
-    svm = LinearSVC(C=C, loss="squared_hinge", dual=X.shape[0] < X.shape[1] * 2, max_iter=5000,
-                    class_weight={1: max(1.0, len(neg) / max(len(pos), 1) / 4), 0: 1.0}, random_state=seed)
-    svm.fit(X, y)
-    return svm.coef_[0].astype(np.float32), float(svm.intercept_[0])
+def tree_rss_bytes(pid=None):
+    """Resident bytes (``VmRSS``) of process ``pid`` (default: this one) and all its descendants; None without /proc."""
+    pid = os.getpid() if pid is None else pid
+    if not os.path.exists(f"/proc/{pid}/status"):
+        return None
+    total, todo, seen = _rss_kb(pid), _children(pid), {pid}
+    while todo:
+        c = todo.pop()
+        if c not in seen:
+            seen.add(c)
+            total += _rss_kb(c)
+            todo.extend(_children(c))
+    return total * 1024
 
 
-def _fit_svm_job(job):
-    return _fit_svm(*job)
+def _large_blocks_to_the_os():
+    """Have glibc's malloc give every block of 128 KiB or more back to the OS when freed (once per process).
+
+    Its default raises the threshold for mmap'ed blocks each time one is freed (up to 32 MiB),
+    after which freed arrays stay in the heap: the many short-lived arrays of a fit (an image's
+    windows, a wave's results) then hold hundreds of MB (measured: the main process's peak
+    784 -> 479 MB on a 40-image set). Fixing the threshold at its initial 128 KiB stops that.
+    Nothing elsewhere than glibc.
+    """
+    global _MALLOC_SET
+    if _MALLOC_SET:
+        return
+    _MALLOC_SET = True
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD
+    except (OSError, AttributeError):
+        pass
 
 
+_MALLOC_SET = False
+
+
+def _vm_hwm_bytes():
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+class _MemoryMonitor:
+    """The peak resident memory of this process and all its descendants (the worker processes) during a fit.
+
+    A thread sums, every :data:`MEMORY_SAMPLE_SECONDS`, the ``VmRSS`` of ``/proc/<pid>/status``
+    of this process and of every descendant (found through ``/proc/<pid>/task/*/children``);
+    the largest sum is the peak, overall and per stage of the fit. Pages shared between
+    processes (libraries, copy-on-write pages) count once per process, so the sum is an upper
+    bound of what the tree holds; a peak shorter than the interval can be missed. Beside it,
+    this process's ``VmHWM`` (its own exact peak, since the process started). Linux only: where
+    there is no ``/proc``, the figures are None.
+    """
+
+    def __init__(self):
+        self.stage, self.peak, self.by_stage = "setup", 0, {}
+        self.available = tree_rss_bytes() is not None
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = None
+        if self.available:
+            self._sample()
+            self._thread = threading.Thread(target=self._run, name="classic-loc-fit-memory", daemon=True)
+            self._thread.start()
+
+    def _sample(self):
+        v = tree_rss_bytes()
+        if v is None:
+            return
+        with self._lock:
+            self.peak = max(self.peak, v)
+            self.by_stage[self.stage] = max(self.by_stage.get(self.stage, 0), v)
+
+    def _run(self):
+        while not self._stop.wait(MEMORY_SAMPLE_SECONDS):
+            self._sample()
+
+    def set_stage(self, name):
+        if self.available:
+            self._sample()  # the end of the stage before
+            with self._lock:
+                self.stage = name
+            self._sample()
+
+    def stop(self):
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._sample()
+
+    def report(self):
+        """``(peak_memory_mb, details)`` for the fit report."""
+        if not self.available:
+            return None, {"measured": False}
+        hwm = _vm_hwm_bytes()
+        return round(self.peak / MB, 1), {
+            "measured": "sum of VmRSS over this process and its descendants, sampled every "
+                        f"{MEMORY_SAMPLE_SECONDS} s",
+            "peak_by_stage_mb": {k: round(v / MB, 1) for k, v in self.by_stage.items()},
+            "main_process_vm_hwm_mb": None if hwm is None else round(hwm / MB, 1)}
+
+
+# ------------------------------------------------------------------ work over images, in waves
+def _run_job(job):
+    _large_blocks_to_the_os()
+    task, dataset, originals = job
+    return [task(dataset, j, i) for j, i in enumerate(originals)]
+
+
+def _nbytes(obj):
+    if isinstance(obj, np.ndarray):
+        return obj.nbytes
+    if isinstance(obj, (list, tuple)):
+        return sum(_nbytes(x) for x in obj)
+    return 0
+
+
+class _Stream:
+    """``task(dataset, i, i)`` for every image index in ``indices``, in order (iterate it); in processes when n_jobs != 1.
+
+    The images go to the processes in waves (each job carries its image's record alone:
+    ``task(sub_dataset, 0, i)``) of :data:`WAVE_IMAGES`, fewer when the largest result seen so
+    far times the wave exceeds :data:`WAVE_BYTES` (at least 2 per process): at most one wave's
+    results are held, and each is dropped once consumed. ``largest`` is the largest result's bytes.
+    """
+
+    def __init__(self, n_jobs, task, dataset, indices, desc, verbose):
+        self.n_jobs, self.task, self.dataset, self.desc, self.verbose = n_jobs, task, dataset, desc, verbose
+        self.indices = [int(i) for i in indices]
+        self.largest = 0
+
+    def __iter__(self):
+        indices, n_jobs = self.indices, self.n_jobs
+        bar = progress(iter(()), self.desc, self.verbose, total=len(indices)) if self.verbose else None
+        try:
+            if n_jobs == 1 or len(indices) < 8:
+                for i in indices:
+                    res = self.task(self.dataset, i, i)
+                    self.largest = max(self.largest, _nbytes(res))
+                    yield res
+                    if bar is not None:
+                        bar.update(1)
+                return
+            s = 0
+            while s < len(indices):
+                wave = max(2 * n_jobs, min(WAVE_IMAGES, WAVE_BYTES // max(self.largest, 1)))
+                part = indices[s:s + wave]
+                s += len(part)
+                out = parallel_map(_run_job, [(self.task, self.dataset.subset([i]), [i]) for i in part], n_jobs)
+                out.reverse()
+                while out:
+                    res = out.pop()[0]
+                    self.largest = max(self.largest, _nbytes(res))
+                    yield res
+                    del res
+                if bar is not None:
+                    bar.update(len(part))
+        finally:
+            if bar is not None:
+                bar.close()
+
+
+def _cap_rows(arrays, limit, rng):
+    """``arrays`` (row arrays) cut to ``limit`` bytes together: each keeps the same share of its rows, a random subset.
+
+    Returns (arrays, rows dropped). ``None`` for ``rng``: each keeps its first rows (the hardest, when sorted so).
+    """
+    total = sum(a.nbytes for a in arrays)
+    if total <= limit:
+        return arrays, 0
+    frac = limit / total
+    out, dropped = [], 0
+    for a in arrays:
+        n = int(len(a) * frac)
+        if rng is None:
+            keep = np.arange(n)
+        else:
+            keep = np.sort(rng.choice(len(a), n, replace=False))
+        out.append(a[keep])
+        dropped += len(a) - n
+    return out, dropped
+
+
+# ------------------------------------------------------------------ row caches in bytes
+def _reservoir_slots(seen, m, cap, rng):
+    """Algorithm R for ``m`` more rows after ``seen`` (all slots full): (rows kept, their slots); a slot drawn twice keeps the later row."""
+    t = seen + np.arange(m)  # each row's 0-based place in the stream
+    j = rng.integers(0, t + 1)
+    sel = np.flatnonzero(j < cap)
+    if not len(sel):
+        return sel, sel
+    slots = j[sel]
+    last = len(slots) - 1 - np.unique(slots[::-1], return_index=True)[1]
+    return sel[last], slots[last]
+
+
+class _Reservoir:
+    """At most ``cap`` float32 rows of ``dim`` values: all rows added while they fit, then a uniform random subset.
+
+    The buffer is allocated once; its pages become resident only as rows are written.
+    """
+
+    def __init__(self, dim, cap, rng):
+        self.cap, self.rng = max(int(cap), 1), rng
+        self.rows = np.empty((self.cap, dim), np.float32)
+        self.n = self.seen = 0
+
+    def add(self, x):
+        m = len(x)
+        room = min(self.cap - self.n, m)
+        if room > 0:
+            self.rows[self.n:self.n + room] = x[:room]
+            self.n += room
+        if m > room:
+            rows, slots = _reservoir_slots(self.seen + room, m - room, self.cap, self.rng)
+            self.rows[slots] = x[room:][rows]
+        self.seen += m
+
+    @property
+    def dropped(self):
+        return self.seen - self.n
+
+    def array(self):
+        return self.rows[:self.n]
+
+
+def _lowest(scores, seq, r):
+    """Indices of the ``r`` lowest ``scores``, among equal scores the latest (largest ``seq``)."""
+    if r >= len(scores):
+        return np.arange(len(scores))
+    kth = np.partition(scores, r - 1)[r - 1]
+    below = np.flatnonzero(scores < kth)
+    eq = np.flatnonzero(scores == kth)
+    eq = eq[np.argsort(-seq[eq], kind="stable")[:r - len(below)]]
+    return np.concatenate([below, eq])
+
+
+class _NegativeCache:
+    """A class's negatives, at most ``cap`` float32 rows, kept in place.
+
+    Before any template (:meth:`add_unscored`, the first negatives) rows are kept while they
+    fit, then a uniform random subset. Mined rows (:meth:`merge`) join as Felzenszwalb et al.'s
+    cache: when full, the rows the template scores lowest go first (the ones beyond the margin,
+    the easiest; among equal scores the later), which keeps the ``cap`` highest-scoring rows of
+    the old and the new together, however the new ones are split into batches.
+    """
+
+    def __init__(self, dim, cap, rng=None, capacity=None):
+        self.cap = max(int(cap), 1)
+        self.rows = np.empty((max(self.cap, capacity or 0), dim), np.float32)  # resident only where written
+        self.seq = np.empty(len(self.rows), np.int64)
+        self.scores = None
+        self.template = None
+        self.n = self.seen = self.next = self.dropped = 0
+        self.rng = rng
+
+    def set_cap(self, cap):
+        """Raise the cap (up to the capacity allocated); only before any row is dropped."""
+        self.cap = max(self.cap, min(int(cap), len(self.rows)))
+
+    def _append(self, x, seq):
+        m = len(x)
+        self.rows[self.n:self.n + m] = x
+        self.seq[self.n:self.n + m] = seq
+        self.n += m
+
+    def add_unscored(self, x):
+        m = len(x)
+        seq = np.arange(self.next, self.next + m)
+        self.next += m
+        room = min(self.cap - self.n, m)
+        if room > 0:
+            self._append(x[:room], seq[:room])
+        if m > room:
+            rows, slots = _reservoir_slots(self.seen + room, m - room, self.cap, self.rng)
+            self.rows[slots] = x[room:][rows]
+            self.seq[slots] = seq[room:][rows]
+            self.dropped += m - room
+        self.seen += m
+
+    def _score(self, x):
+        return x @ self.template.weights + self.template.bias
+
+    def merge(self, x, template):
+        """Add mined negatives ``x`` under ``template`` (the one that mined them); returns the rows dropped."""
+        m = len(x)
+        if m == 0:
+            return 0
+        if template is not self.template:
+            self.template, self.scores = template, None
+        seq = np.arange(self.next, self.next + m)
+        self.next += m
+        n = self.n
+        if n + m <= self.cap:
+            if self.scores is not None:
+                self.scores[n:n + m] = self._score(x)
+            self._append(x, seq)
+            return 0
+        if self.scores is None:
+            self.scores = np.empty(len(self.rows), np.float32)
+            self.scores[:n] = self._score(self.rows[:n])
+        s_new = self._score(x)
+        r = n + m - self.cap
+        drop = _lowest(np.concatenate([self.scores[:n], s_new]), np.concatenate([self.seq[:n], seq]), r)
+        kept = np.ones(n + m, bool)
+        kept[drop] = False
+        enter = np.flatnonzero(kept[n:])
+        slots = np.concatenate([np.flatnonzero(~kept[:n]), np.arange(n, self.cap)])[:len(enter)]
+        self.rows[slots] = x[enter]
+        self.seq[slots] = seq[enter]
+        self.scores[slots] = s_new[enter]
+        self.n = self.cap
+        self.dropped += r
+        return r
+
+    def array(self):
+        return self.rows[:self.n]
+
+
+def _negative_cache(old, new, template, cap):
+    """Old negatives plus newly mined ones, at most ``cap``: when full, the easiest go first.
+
+    As Felzenszwalb et al.'s cache: negatives the current template already puts
+    beyond the margin (score < -1) are dropped before any hard one; if still over
+    the cap, the highest-scoring (hardest) are kept. Returns (negatives, number dropped).
+    (The fit keeps its cache in place, :class:`_NegativeCache`; this is the same rule on two arrays.)
+    """
+    cache = _NegativeCache(old.shape[1], cap)
+    dropped = cache.merge(old, template) + cache.merge(new, template)
+    return cache.array().copy(), dropped
+
+
+# ------------------------------------------------------------------ the SVMs, on the cached rows in place
+def _one_blas_thread():
+    """A context in which BLAS uses one thread: the classes' SVMs run in threads of their own, and the
+    solver's sums then do not depend on the number of processes asked for."""
+    try:
+        from threadpoolctl import threadpool_limits
+
+        return threadpool_limits(limits=1, user_api="blas")
+    except Exception:  # no threadpoolctl: BLAS as configured
+        import contextlib
+
+        return contextlib.nullcontext()
+
+
+def _fit_svm(pos, neg, C, start=None):
+    """The class's linear SVM (weights (D,) float32, bias) on its cached rows, read in place.
+
+    ``LinearSVC(C, loss="squared_hinge", class_weight={1: max(1, n_neg / n_pos / 4), 0: 1})``'s
+    problem, solved by :func:`~classic_loc.training.svm.fit_linear_svm` (the same optimum, without
+    liblinear's float64 and sparse copies of the rows), from ``start`` = (weights, bias) if given.
+    """
+    from .svm import fit_linear_svm
+
+    cw = max(1.0, len(neg) / max(len(pos), 1) / 4)
+    w, b, _ = fit_linear_svm([(pos, 1, C * cw), (neg, -1, C)],
+                             w0=None if start is None else np.r_[np.asarray(start[0], np.float64), start[1]])
+    return w, b
+
+
+def _fit_svms(pos, neg, C, n_jobs, start=None):
+    """Every class's SVM (:func:`_fit_svm`), in up to ``n_jobs`` threads (the rows are shared, not copied)."""
+    n_k = len(pos)
+    one = lambda k: _fit_svm(pos[k], neg[k], C, None if start is None else start[k])  # noqa: E731
+    with _one_blas_thread():
+        if n_jobs == 1 or n_k == 1:
+            return [one(k) for k in range(n_k)]
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(min(n_jobs, n_k), thread_name_prefix="classic-loc-svm") as pool:
+            return list(pool.map(one, range(n_k)))
+
+
+# ------------------------------------------------------------------ the ridge, from streamed statistics
+class _RidgeStats:
+    """Sufficient statistics of sklearn's ``Ridge(alpha)`` (with intercept) of targets (n, T) on float32 rows (n, D).
+
+    Rows are added in batches of :data:`RIDGE_BATCH_BYTES`: each batch, less a fixed shift
+    (the first batch's mean, against cancellation), adds its float32 product ``X.T @ X`` to a
+    float64 sum; the rest is summed in float64. :meth:`solve` gives what ``Ridge`` fitted on all
+    the rows gives (up to float rounding). Holds ``8 D**2`` bytes.
+    """
+
+    def __init__(self, dim, n_targets=4):
+        self.dim, self.n = dim, 0
+        self.shift = None
+        self.xx = None
+        self.x = np.zeros(dim)
+        self.y = np.zeros(n_targets)
+        self.xy = np.zeros((dim, n_targets))
+        self._bx, self._by, self._rows = [], [], 0
+        self.batch_rows = max(1, RIDGE_BATCH_BYTES // (4 * dim))
+
+    def add(self, X, Y):
+        if len(X):
+            self._bx.append(X)
+            self._by.append(Y)
+            self._rows += len(X)
+            if self._rows >= self.batch_rows:
+                self._flush()
+
+    def _flush(self):
+        if not self._rows:
+            return
+        X = np.concatenate(self._bx).astype(np.float32, copy=False)
+        Y = np.concatenate(self._by).astype(np.float64, copy=False)
+        self._bx, self._by, self._rows = [], [], 0
+        if self.shift is None:
+            self.shift = X.mean(axis=0, dtype=np.float64).astype(np.float32)
+            self.xx = np.zeros((self.dim, self.dim))
+        X -= self.shift
+        self.xx += X.T @ X
+        self.x += X.sum(axis=0, dtype=np.float64)
+        self.xy += X.T.astype(np.float64) @ Y
+        self.y += Y.sum(axis=0)
+        self.n += len(X)
+
+    def solve(self, alpha):
+        """(coef (D, T), intercept (T,)) of the ridge; frees the statistics."""
+        import scipy.linalg
+
+        self._flush()
+        n = self.n
+        mx, my = self.x / n, self.y / n
+        A, self.xx = self.xx, None
+        A -= n * np.outer(mx, mx)
+        A.flat[::self.dim + 1] += alpha
+        B = self.xy - n * np.outer(mx, my)
+        if alpha > 0:
+            coef = scipy.linalg.solve(A, B, assume_a="pos", overwrite_a=True, check_finite=False)
+        else:
+            coef = scipy.linalg.lstsq(A, B, overwrite_a=True, check_finite=False)[0]
+        return coef, my - (self.shift.astype(np.float64) + mx) @ coef
+
+
+class _RidgeSample:
+    """Regression windows of a class whose statistics would not fit: a uniform random subset of :attr:`cap` rows."""
+
+    def __init__(self, dim, cap, rng):
+        self.res = _Reservoir(dim + 4, cap, rng)  # the features and the 4 targets, side by side
+
+    def add(self, X, Y):
+        if len(X):
+            self.res.add(np.concatenate([X, Y.astype(np.float32)], axis=1))
+
+    def solve(self, alpha):
+        from sklearn.linear_model import Ridge
+
+        data = self.res.array()
+        ridge = Ridge(alpha=alpha, solver="lsqr").fit(data[:, :-4], data[:, -4:].astype(np.float64))
+        return ridge.coef_.T, ridge.intercept_
+
+
+# ------------------------------------------------------------------ per-image work (picklable for the processes)
 def _usable(rec):
     """Boxes that can be positives: not VOC difficult, not COCO crowd."""
     return ~(rec.difficult | rec.crowd)
 
 
 class _Task:
-    """Per-image work, picklable for joblib processes."""
+    """Per-image work: ``task(dataset, j, i)`` works on record ``j`` of ``dataset``, image ``i`` of the training set."""
 
-    def __init__(self, dataset, p, templates):
-        self.dataset, self.p, self.templates = dataset, p, templates
+    def __init__(self, p, templates):
+        self.p, self.templates = p, templates
 
 
 class _Initial(_Task):
-    def __call__(self, i):
-        rec, p = self.dataset[i], self.p
-        image = training_image(self.dataset, i, p["fp"])
+    """Positives and first negatives of an image, or with ``regression`` its box-regression windows.
+
+    Returns ``(pos, neg, rows dropped)`` (lists of arrays per class) or ``(reg, rows dropped)``, at most
+    :data:`IMAGE_BYTES` (a random subset of each part when over).
+    """
+
+    def __init__(self, p, templates, regression=False):
+        super().__init__(p, templates)
+        self.regression = regression
+
+    def __call__(self, dataset, j, i):
+        rec, p = dataset[j], self.p
+        image = training_image(dataset, j, p["fp"])
         n_k = len(self.templates)
         positives = [rec.boxes[(rec.labels == k) & _usable(rec)] for k in range(n_k)]  # no difficult or crowd
         avoid = [rec.boxes[rec.labels == k] for k in range(n_k)]  # ... which are no negatives either
-        return image_samples(image, positives, avoid, self.templates, p["fp"], p,
-                             np.random.default_rng([p["seed"], i]))
+        pos, neg, reg = image_samples(image, positives, avoid, self.templates, p["fp"], p,
+                                      np.random.default_rng([p["seed"], i]), samples=not self.regression,
+                                      regression=self.regression)
+        cap_rng = np.random.default_rng([p["seed"], i, 1])
+        if self.regression:
+            total = sum(x.nbytes + y.nbytes for x, y in reg)
+            if total <= IMAGE_BYTES:
+                return reg, 0
+            keep = [np.sort(cap_rng.choice(len(x), int(len(x) * IMAGE_BYTES / total), replace=False)) for x, _ in reg]
+            return [(x[kk], y[kk]) for (x, y), kk in zip(reg, keep)], sum(len(x) - len(kk) for (x, _), kk in zip(reg, keep))
+        parts, dropped = _cap_rows(pos + neg, IMAGE_BYTES, cap_rng)
+        return parts[:n_k], parts[n_k:], dropped
 
 
 class _Mine(_Task):
-    def __call__(self, i):
-        rec, p = self.dataset[i], self.p
+    """The hardest negatives of an image under the current templates: per class at most ``max_negatives_per_image``."""
+
+    def __call__(self, dataset, j, i):
+        rec, p = dataset[j], self.p
         floors = [-1.0] * len(self.templates)  # inside the SVM margin
-        cand = scan_image(training_image(self.dataset, i, p["fp"]), self.templates, p["fp"], p["scale_step"], p["upsample"],
+        cand = scan_image(training_image(dataset, j, p["fp"]), self.templates, p["fp"], p["scale_step"], p["upsample"],
                           floors, max_per_level=50, collect_features=True)
         out = []
         for k in range(len(self.templates)):
@@ -93,13 +628,15 @@ class _Mine(_Task):
                 sel, feats = sel[ok], feats[ok]
             top = np.argsort(-cand.scores[sel], kind="stable")[:p["max_negatives_per_image"]]
             out.append(feats[top])
-        return out
+        del cand
+        out, dropped = _cap_rows(out, IMAGE_BYTES, None)  # sorted hardest first: the hardest stay
+        return out, dropped
 
 
 class _Calib(_Task):
-    def __call__(self, i):
-        rec, p = self.dataset[i], self.p
-        gray = training_image(self.dataset, i, p["fp"])
+    def __call__(self, dataset, j, i):
+        rec, p = dataset[j], self.p
+        gray = training_image(dataset, j, p["fp"])
         cand = scan_image(gray, self.templates, p["fp"], p["scale_step"], p["upsample"],
                           [-2.0] * len(self.templates), max_per_level=50)
         rows = []
@@ -112,9 +649,9 @@ class _Calib(_Task):
 
 
 class _Detect(_Task):
-    def __call__(self, i):
+    def __call__(self, dataset, j, i):
         p = self.p
-        gray = training_image(self.dataset, i, p["fp"])
+        gray = training_image(dataset, j, p["fp"])
         return detect_image(gray, self.templates, p["fp"], p["scale_step"], p["upsample"], p["min_score"],
                             p["nms_iou"], nms_cover=p["nms_cover"])
 
@@ -123,7 +660,8 @@ def _select_haar(dataset, fit_idx, geometry, p, rng, verbose):
     """``geometry`` with each class's selected Haar features (see :mod:`.haar_select`).
 
     The candidates are computed, Haar alone, on the positives and about 4000
-    random negatives per class of up to 150 training images.
+    random negatives per class of up to 150 training images (at most
+    :data:`HAAR_SAMPLE_BYTES` of them: a random subset when over).
     """
     fp = p["fp"]
     pools = [candidate_pool(fp.haar_window(t.window_cells), p["haar_candidates"], rng) for t in geometry]
@@ -131,14 +669,21 @@ def _select_haar(dataset, fit_idx, geometry, p, rng, verbose):
     q = dict(p, fp=dataclasses.replace(fp, variant=None), flip=False,
              random_negatives_per_image=int(math.ceil(4000 / max(len(images), 1))))
     cand = [dataclasses.replace(t, haar=pool) for t, pool in zip(geometry, pools)]
-    samples = _parallel(p["n_jobs"], _Initial(dataset, q, cand), images, "Haar feature selection", verbose)
+    res_rng = np.random.default_rng([p["seed"], 2])
+    per_class = HAAR_SAMPLE_BYTES // max(len(geometry), 1) // 2
+    pos = [_Reservoir(2 * len(pool), per_class // (8 * len(pool)), res_rng) for pool in pools]
+    neg = [_Reservoir(2 * len(pool), per_class // (8 * len(pool)), res_rng) for pool in pools]
+    for ps, ns, _ in _Stream(p["n_jobs"], _Initial(q, cand), dataset, images, "Haar feature selection", verbose):
+        for k in range(len(geometry)):
+            pos[k].add(ps[k])
+            neg[k].add(ns[k])
     out = []
     for k, t in enumerate(geometry):
-        pos = np.concatenate([s[0][k] for s in samples])
-        neg = np.concatenate([s[1][k] for s in samples])
-        keep = l1_select(pos, neg, p["haar_features"], p["seed"]) if len(pos) and len(neg) else np.arange(
+        pk, nk = pos[k].array(), neg[k].array()
+        keep = l1_select(pk, nk, p["haar_features"], p["seed"]) if len(pk) and len(nk) else np.arange(
             min(len(pools[k]), p["haar_features"]))
         out.append(dataclasses.replace(t, haar=pools[k][keep]))
+    del pos, neg
     log(verbose, "  Haar features: " + ", ".join(f"{c} {len(t.haar)} of {len(pool)} candidates"
                                                  for c, t, pool in zip(dataset.classes, out, pools)))
     return out
@@ -188,31 +733,12 @@ def _max_cover(dataset):
     return best
 
 
-def _negative_cache(old, new, template, cap):
-    """Old negatives plus newly mined ones, at most ``cap``: when full, the easiest go first.
-
-    As Felzenszwalb et al.'s cache: negatives the current template already puts
-    beyond the margin (score < -1) are dropped before any hard one; if still over
-    the cap, the highest-scoring (hardest) are kept. Returns (negatives, number dropped).
-    """
-    merged = np.concatenate([old, new])
-    if len(merged) <= cap:
-        return merged, 0
-    scores = merged @ template.weights + template.bias
-    hard = scores >= -1.0
-    keep = np.flatnonzero(hard)
-    if len(keep) < cap:  # room left: keep the hardest of the easy ones as well
-        easy = np.flatnonzero(~hard)
-        keep = np.concatenate([keep, easy[np.argsort(-scores[easy], kind="stable")[:cap - len(keep)]]])
-    elif len(keep) > cap:
-        keep = keep[np.argsort(-scores[keep], kind="stable")[:cap]]
-    return merged[np.sort(keep)], len(merged) - len(keep)
-
-
 def _platt(scores, labels):
     """Calibration (a, b) for one class from held-out window scores; a > 0."""
     if labels.all() or not labels.any():
         return (1.0, 0.0)
+    from sklearn.linear_model import LogisticRegression
+
     lr = LogisticRegression(C=1e4, class_weight=None)
     lr.fit(scores[:, None], labels.astype(int))
     a, b = float(lr.coef_[0, 0]), float(lr.intercept_[0])
@@ -231,10 +757,26 @@ def _presence_threshold(top_scores, has_object, floor):
 
 
 def train_templates(dataset, p, verbose=False):
-    """Train one template per class on ``dataset``; returns (templates, presence_threshold, report).
+    """Train one template per class on ``dataset``; returns (templates, presence_threshold, nms_cover, report).
 
-    ``p`` holds the Localizer's settings (see :class:`classic_loc.Localizer`).
+    ``p`` holds the Localizer's settings (see :class:`classic_loc.Localizer`). The report's
+    ``peak_memory_mb`` is the peak resident memory of the whole process tree during the fit
+    (this process and its worker processes: the largest sum of their ``VmRSS``, sampled every
+    :data:`MEMORY_SAMPLE_SECONDS` by a thread, see :class:`_MemoryMonitor`; None without
+    ``/proc``); ``memory`` has it per stage, this process's ``VmHWM``, and what the memory
+    caps of this module dropped.
     """
+    _large_blocks_to_the_os()
+    monitor = _MemoryMonitor()
+    try:
+        templates, presence, cover, report = _train(dataset, p, verbose, monitor)
+    finally:
+        monitor.stop()
+    report["peak_memory_mb"], report["memory"]["process_tree"] = monitor.report()
+    return templates, presence, cover, report
+
+
+def _train(dataset, p, verbose, monitor):
     t_start = time.perf_counter()
     rng = np.random.default_rng(p["seed"])
     fp = p["fp"]
@@ -301,79 +843,127 @@ def train_templates(dataset, p, verbose=False):
     n_cal = int(round(p["calibration_fraction"] * len(dataset))) if len(dataset) >= 10 else 0
     cal_idx, fit_idx = np.sort(order[:n_cal]), np.sort(order[n_cal:])
 
-    # 1. positives, random negatives, box-regression samples
+    # 1. positives and first negatives (the box-regression windows come in a pass of their own, step 3)
     per_image = lambda total: max(1, int(math.ceil(total / max(len(fit_idx), 1))))  # noqa: E731
     mined = p["max_negatives_per_image"]
     p = dict(p, random_negatives_per_image=per_image(p["n_random_negatives"]),
              max_negatives_per_image=max(20, per_image(10000)) if mined == "auto" else int(mined))
     geometry = [Template(wc, None, scale_range=r, context=p["context"]) for wc, r in zip(windows, ranges)]
     if fp.haar:
+        monitor.set_stage("Haar feature selection")
         geometry = _select_haar(dataset, fit_idx, geometry, p, rng, verbose)
         report["haar_features"] = {c: len(t.haar) for c, t in zip(dataset.classes, geometry)}
-    init = _parallel(p["n_jobs"], _Initial(dataset, p, geometry), fit_idx, "positives and negatives", verbose)
-    pos = [np.concatenate([x[0][k] for x in init]) for k in range(n_k)]
-    neg = [np.concatenate([x[1][k] for x in init]) for k in range(n_k)]
-    reg = [[x[2][k] for x in init] for k in range(n_k)]
+    dims = [template_dim(fp, t) for t in geometry]
+    rows = SAMPLE_BYTES // (4 * sum(dims))  # per class: equal rows
+    pos_cap = max(1, int(rows * POSITIVE_SHARE))
+    cache_rng = np.random.default_rng([p["seed"], 3])
+    pos_res = [_Reservoir(d, pos_cap, cache_rng) for d in dims]
+    neg = [_NegativeCache(d, min(p["max_negatives"], max(1, rows - pos_cap)), cache_rng,
+                          capacity=min(p["max_negatives"], max(1, rows))) for d in dims]
+    memory = {"sample_bytes": SAMPLE_BYTES, "image_bytes": IMAGE_BYTES, "wave_images": WAVE_IMAGES,
+              "wave_bytes": WAVE_BYTES,
+              "positive_cap_rows": pos_cap, "image_cap_dropped_rows": 0}
+    report["memory"] = memory
+    streams = []
+
+    def stream(*args):
+        streams.append(_Stream(p["n_jobs"], *args, verbose))
+        return streams[-1]
+
+    monitor.set_stage("positives and negatives")
+    for ps, ns, dropped in stream(_Initial(p, geometry), dataset, fit_idx, "positives and negatives"):
+        for k in range(n_k):
+            pos_res[k].add(ps[k])
+            neg[k].add_unscored(ns[k])
+        memory["image_cap_dropped_rows"] += dropped
+        del ps, ns
+    pos = [r.array() for r in pos_res]
+    memory["positives_found"] = dict(zip(dataset.classes, (r.seen for r in pos_res)))
+    memory["positives_dropped"] = dict(zip(dataset.classes, (r.dropped for r in pos_res)))
     for k, name in enumerate(dataset.classes):
         if len(pos[k]) == 0:
             raise DataError("Localizer", f"class {name!r}", f"no scan window reaches one of its boxes with IoU >= "
                             f"{p['pos_iou']}", "lower pos_iou, set window_cells or upsample (see the unreachable "
                             "boxes in fit_report_)", kind="bad parameter")
-    del init
+        neg[k].set_cap(min(p["max_negatives"], rows - len(pos[k])))  # what the positives leave of the share
+    memory["negative_cap_rows"] = dict(zip(dataset.classes, (c.cap for c in neg)))
     log(verbose, "  positives " + ", ".join(f"{c} {len(x)}" for c, x in zip(dataset.classes, pos))
-         + "; negatives " + ", ".join(f"{len(x)}" for x in neg))
+         + "; negatives " + ", ".join(f"{c.n}" for c in neg)
+         + (f" (kept at most {pos_cap} positives per class of "
+            + ", ".join(f"{r.seen}" for r in pos_res) + ")" if any(r.dropped for r in pos_res) else ""))
 
-    def fit_all(pos, neg):
-        out = parallel_map(_fit_svm_job, [(pos[k], neg[k], p["C"], p["seed"]) for k in range(n_k)],
-                           min(p["n_jobs"], n_k) if p["n_jobs"] != 1 else 1)
+    def fit_all(pos, neg, prev=None):
+        monitor.set_stage("SVM")
+        out = _fit_svms(pos, [c.array() for c in neg], p["C"], p["n_jobs"],
+                        None if prev is None else [(t.weights, t.bias) for t in prev])
         return [dataclasses.replace(geometry[k], weights=w, bias=b) for k, (w, b) in enumerate(out)]
 
     templates = fit_all(pos, neg)
     rounds = []
     for rnd in range(p["mining_rounds"]):
-        mined = _parallel(p["n_jobs"], _Mine(dataset, p, templates), fit_idx,
-                          f"mining round {rnd + 1}", verbose)
-        added, dropped = [], []
-        for k, t in enumerate(templates):
-            new = np.concatenate([m[k] for m in mined])
-            neg[k], n_dropped = _negative_cache(neg[k], new, t, p["max_negatives"])
-            added.append(len(new))
-            dropped.append(n_dropped)
+        monitor.set_stage(f"mining round {rnd + 1}")
+        added, dropped = [0] * n_k, [0] * n_k
+        for ms, cut in stream(_Mine(p, templates), dataset, fit_idx, f"mining round {rnd + 1}"):
+            for k, t in enumerate(templates):
+                dropped[k] += neg[k].merge(ms[k], t)
+                added[k] += len(ms[k])
+            memory["image_cap_dropped_rows"] += cut
+            del ms
         rounds.append({"round": rnd + 1, "added": dict(zip(dataset.classes, added)),
                        "dropped_easy": dict(zip(dataset.classes, dropped))})
         log(verbose, f"  mining round {rnd + 1}: added " + ", ".join(f"{c} {a}" for c, a in zip(dataset.classes, added))
              + (f"; dropped {sum(dropped)} easy negatives (cache full)" if sum(dropped) else ""))
-        templates = fit_all(pos, neg)
+        templates = fit_all(pos, neg, templates)
         if sum(added) == 0:
             break
     report["mining_rounds"] = rounds
     report["n_positives"] = dict(zip(dataset.classes, map(len, pos)))
-    report["n_negatives"] = dict(zip(dataset.classes, map(len, neg)))
+    report["n_negatives"] = dict(zip(dataset.classes, (c.n for c in neg)))
     del neg
 
-    # 2. ridge box regression, per class
-    for k, t in enumerate(templates):
-        if not reg[k]:
-            continue
-        X = np.concatenate([r[0] for r in reg[k]])
-        Y = np.concatenate([r[1] for r in reg[k]])
-        ridge = Ridge(alpha=p["ridge_alpha"]).fit(X, Y)
-        t.ridge, t.ridge_bias = ridge.coef_.T.astype(np.float32), ridge.intercept_.astype(np.float64)
-    del reg
-
-    # 3. calibration on held-out images (or the fit images when there are too few)
+    # 2. calibration on held-out images (or the fit images when there are too few)
+    monitor.set_stage("calibration")
     cal_src = cal_idx if len(cal_idx) else fit_idx
-    cal = _parallel(p["n_jobs"], _Calib(dataset, p, templates), cal_src, "calibration", verbose)
+    cal = list(stream(_Calib(p, templates), dataset, cal_src, "calibration"))
     for k, t in enumerate(templates):
         s = np.concatenate([c[k][0] for c in cal])
         y = np.concatenate([c[k][1] for c in cal])
         t.calibration = _platt(s, y)
+    del cal
     report["calibration"] = {c: list(t.calibration) for c, t in zip(dataset.classes, templates)}
     templates = [_first_stage(t, pos[k], fp, t.raw_floor(p["min_score"])) for k, t in enumerate(templates)]
-    del pos
+    del pos, pos_res
+
+    # 3. ridge box regression per class, from statistics accumulated image by image
+    monitor.set_stage("box regression")
+    budget, fits, how = RIDGE_STATS_BYTES, [], {}
+    for k, d in enumerate(dims):
+        fits.append(8 * d * d <= budget)
+        budget -= 8 * d * d if fits[-1] else 0
+    n_sampled = max(1, n_k - sum(fits))
+    ridge_rng = np.random.default_rng([p["seed"], 4])
+    stats = [_RidgeStats(d) if ok else _RidgeSample(d, RIDGE_SAMPLE_BYTES // n_sampled // (4 * (d + 4)), ridge_rng)
+             for d, ok in zip(dims, fits)]
+    for reg, cut in stream(_Initial(p, geometry, regression=True), dataset, fit_idx, "box regression"):
+        for k in range(n_k):
+            stats[k].add(*reg[k])
+        memory["image_cap_dropped_rows"] += cut
+        del reg
+    for k, t in enumerate(templates):
+        st = stats[k]
+        n_rows = st.n + st._rows if fits[k] else st.res.seen
+        how[dataset.classes[k]] = {"windows": int(n_rows), "solved": "statistics" if fits[k] else
+                                   f"a random {st.res.n} of them"}
+        if n_rows:
+            coef, intercept = st.solve(p["ridge_alpha"])
+            t.ridge, t.ridge_bias = coef.astype(np.float32), np.asarray(intercept, np.float64)
+        stats[k] = None
+    memory["ridge"] = how
+    del stats
 
     # 4. presence threshold and the effect of refinement, on the held-out images
-    dets = _parallel(p["n_jobs"], _Detect(dataset, p, templates), cal_src, "presence threshold", verbose)
+    monitor.set_stage("presence threshold")
+    dets = list(stream(_Detect(p, templates), dataset, cal_src, "presence threshold"))
     top = np.array([d[2][0] if len(d[2]) else 0.0 for d in dets])
     has = np.array([dataset[i].n_objects > 0 for i in cal_src])
     presence = _presence_threshold(top, has, p["min_score"])
@@ -385,6 +975,7 @@ def train_templates(dataset, p, verbose=False):
         main = int(np.argmax(box_area(rec.boxes)))
         before.append(box_iou(windows_kept[:1], rec.boxes[main:main + 1])[0, 0])
         after.append(box_iou(boxes[:1], rec.boxes[main:main + 1])[0, 0])
+    memory["largest_image_result_mb"] = round(max(s.largest for s in streams) / MB, 2)
     report["presence_threshold"] = presence
     report["heldout_images"] = int(len(cal_idx))
     report["heldout_mean_iou_before_refinement"] = float(np.mean(before)) if before else None

@@ -19,8 +19,6 @@ largest weights (on standardised features) are kept.
 import warnings
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.svm import LinearSVC
 
 from ..features.haar import haar_feature_coords
 
@@ -56,6 +54,9 @@ def l1_select(pos, neg, n_select, seed=0, max_samples=6000):
     n_feat = pos.shape[1] // 2
     if n_feat <= n_select:
         return np.arange(n_feat)
+    from sklearn.exceptions import ConvergenceWarning  # here, not at import: worker processes never load it
+    from sklearn.svm import LinearSVC
+
     rng = np.random.default_rng(seed)
     if len(pos) > max_samples // 2:
         pos = pos[np.sort(rng.choice(len(pos), max_samples // 2, replace=False))]

@@ -67,7 +67,7 @@ def _mirror(boxes, width):
     return np.stack([width - boxes[:, 2], boxes[:, 1], width - boxes[:, 0], boxes[:, 3]], axis=1)
 
 
-def image_samples(image, positives, avoid, geometry, fp, p, rng):
+def image_samples(image, positives, avoid, geometry, fp, p, rng, samples=True, regression=True):
     """Training windows of one image for every class.
 
     Parameters
@@ -80,7 +80,10 @@ def image_samples(image, positives, avoid, geometry, fp, p, rng):
     fp : FeatureParams
     p : dict of settings (``scale_step``, ``upsample``, ``context``, ``pos_iou``, ``neg_iou``,
         ``flip``, ``random_negatives_per_image``)
-    rng : numpy Generator
+    rng : numpy Generator (drawn from for the random negatives only)
+    samples, regression : bool
+        Make the positives and negatives, the regression samples (either may be skipped:
+        the parts not made are empty; the random draws do not depend on ``regression``).
 
     Returns
     -------
@@ -99,6 +102,7 @@ def image_samples(image, positives, avoid, geometry, fp, p, rng):
     n_rand = p["random_negatives_per_image"]
     for flipped in ((False, True) if p["flip"] else (False,)):
         if flipped:
+            levels = None  # the unflipped levels go before the flipped ones are made
             levels = list(pyramid_levels(np.ascontiguousarray(image[:, ::-1]), fp, geometry, p["scale_step"],
                                          p["upsample"]))
         boxes = [_mirror(b, width) if flipped else b for b in positives]
@@ -113,13 +117,17 @@ def image_samples(image, positives, avoid, geometry, fp, p, rng):
                 bi, r, c, wb = _windows_near(boxes[k], wc, cell, sy, sx, n_pos, ctx)
                 if len(bi):
                     iou = _paired_iou(wb, boxes[k][bi])
-                    feats = level_features(level, fp, geometry[k], r, c)
-                    keep = iou >= p["pos_iou"]
-                    pos[k].append(np.ascontiguousarray(feats[keep]))
-                    near = iou >= 0.5
-                    reg_x[k].append(np.ascontiguousarray(feats[near]))
-                    reg_y[k].append(box_deltas(wb[near], boxes[k][bi[near]]))
-                if flipped:
+                    keep = iou >= p["pos_iou"] if samples else np.zeros(len(iou), bool)
+                    near = iou >= 0.5 if regression else np.zeros(len(iou), bool)
+                    use = np.flatnonzero(keep | near)  # only the windows wanted are gathered
+                    if len(use):
+                        feats = level_features(level, fp, geometry[k], r[use], c[use])
+                        if keep.any():
+                            pos[k].append(np.ascontiguousarray(feats[keep[use]]))
+                        if near.any():
+                            reg_x[k].append(np.ascontiguousarray(feats[near[use]]))
+                            reg_y[k].append(box_deltas(wb[near], boxes[k][bi[near]]))
+                if flipped or not samples:
                     continue
                 # negatives: windows on other classes' objects, and random windows
                 for j in range(n_k):
