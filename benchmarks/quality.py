@@ -30,7 +30,7 @@ from classic_loc.workflow import fit_and_evaluate  # noqa: E402
 HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)  # the shared helpers, _bench.py
-from _bench import cpu_model  # noqa: E402
+from _bench import cpu_model, git_state, load_average  # noqa: E402
 SETS = ("caltech101_subset", "pennfudan", "cmu_mit_faces")
 # --tuned: non-default settings per set, found by a search on these splits (see the README):
 # pedestrians want larger windows with more context, a finer pyramid and stricter positives;
@@ -93,6 +93,7 @@ def main(argv=None):
     if not os.path.isdir(args.data):
         ap.error(f"no shared data at {args.data}: pass --data or set CLASSIC_LOC_SHARED_DATA")
     overrides = parse_set(args.set)
+    git0, load0 = git_state(), load_average()
     rows = []
     for name in args.sets:
         root = os.path.join(args.data, name)
@@ -111,6 +112,8 @@ def main(argv=None):
                "predict_ms_per_image": report["predict_ms_per_image"], "model_bytes": report["model_bytes"],
                "mean_iou_before_refinement": report["mean_iou_before_refinement"],
                "unreachable_boxes": report["unreachable_boxes"]["count"], "n_jobs": args.n_jobs,
+               "upsample": model.upsample_, "pyramid": model.pyramid,
+               "fit_peak_memory_mb": model.fit_report_.get("peak_memory_mb"),
                "anchor": ANCHORS[name],
                "targets": {k: {"target": v, "met": m[k] >= v} for k, v in TARGETS[name].items()},
                "wall_seconds": round(time.time() - t0, 1)}
@@ -119,21 +122,29 @@ def main(argv=None):
               f"(before refinement {row['mean_iou_before_refinement']:.3f}) AP50 {row['map50']:.3f} "
               f"fit {row['fit_seconds']:.0f} s predict {row['predict_ms_per_image']:.1f} ms", file=sys.stderr)
     machine = machine_line()
+    git1, load1 = git_state(), load_average()
+    dirty = sorted(set((git0 or {}).get("changed_files", []) + (git1 or {}).get("changed_files", [])))
     header = ("| set | settings | accuracy | loc_accuracy | mean_iou (before ridge) | AP50 | mAP | fit s "
-              f"({args.n_jobs} proc.) | predict ms/img (1 thread, median) | model KiB | unreachable | anchor |")
-    lines = [header, "|" + "---|" * 12]
+              f"({args.n_jobs} proc.) | fit peak MB (process tree) | predict ms/img (1 thread, median) | model KiB | "
+              "unreachable | anchor |")
+    lines = [header, "|" + "---|" * 13]
     for r in rows:
         s = ", ".join(f"{k}={v}" for k, v in r["settings"].items()) or "defaults"
         lines.append(f"| {r['set']} | {s} | {r['accuracy']:.3f} | {r['loc_accuracy']:.3f} | {r['mean_iou']:.3f} "
                      f"({r['mean_iou_before_refinement']:.3f}) | {r['map50']:.3f} | {r['map']:.3f} | "
-                     f"{r['fit_seconds']:.0f} | {r['predict_ms_per_image']:.1f} | {r['model_bytes'] / 1024:.0f} | "
+                     f"{r['fit_seconds']:.0f} | {r['fit_peak_memory_mb'] or '-'} | {r['predict_ms_per_image']:.1f} | "
+                     f"{r['model_bytes'] / 1024:.0f} | "
                      f"{r['unreachable_boxes']} | {r['anchor']} |")
-    table = "\n".join(lines)
+    state = (f"Commit {(git0 or {}).get('head')}, "
+             + (f"DIRTY tree ({', '.join(dirty)}): these figures are not from committed code" if dirty else "clean tree")
+             + f"; load average {load0} at the start, {load1} at the end.")
+    table = "\n".join(lines) + "\n\n" + state
     print(table)
     print(f"\nmachine: {machine}")
     tag = ("tuned" if args.tuned else "default") + (f"_{overrides['features']}" if "features" in overrides else "")
     atomic_write_text(os.path.join(args.out, f"quality_{tag}.json"),
-                      json.dumps({"machine": machine, "rows": rows}, indent=2))
+                      json.dumps({"machine": machine, "git_at_start": git0, "git_at_end": git1, "load_at_start": load0,
+                                  "load_at_end": load1, "rows": rows}, indent=2))
     atomic_write_text(os.path.join(args.out, f"quality_{tag}.md"), table + f"\n\nMachine: {machine}\n")
     return 0
 
