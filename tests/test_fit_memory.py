@@ -208,3 +208,20 @@ def test_worker_processes_do_not_import_sklearn():
     code = "import sys, classic_loc.training.fit; print(any(m.startswith('sklearn') for m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_the_sample_cap_is_a_parameter(voc):
+    """max_sample_mb sets the byte cap of the training windows: a small one drops rows, the report says how many."""
+    from classic_loc import Localizer, load_dataset
+
+    train = load_dataset(voc, split="train")
+    small = Localizer(mining_rounds=0, n_random_negatives=2000, max_sample_mb=16, random_state=0)
+    assert small.max_sample_mb == 16
+    small.fit(train)
+    big = Localizer(mining_rounds=0, n_random_negatives=2000, max_sample_mb=640, random_state=0).fit(train)
+    rows = 16 * 2**20 // (4 * sum(len(t.weights) for t in small.templates_))
+    assert rows < 2000  # the small cap is below the random negatives of each class ...
+    n_small = sum(small.fit_report_["n_negatives"].values())
+    n_big = sum(big.fit_report_["n_negatives"].values())
+    assert n_small < n_big  # ... so it keeps fewer of them
+    assert max(small.fit_report_["n_negatives"].values()) <= rows

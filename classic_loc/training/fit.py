@@ -854,7 +854,7 @@ def _train(dataset, p, verbose, monitor):
         geometry = _select_haar(dataset, fit_idx, geometry, p, rng, verbose)
         report["haar_features"] = {c: len(t.haar) for c, t in zip(dataset.classes, geometry)}
     dims = [template_dim(fp, t) for t in geometry]
-    rows = SAMPLE_BYTES // (4 * sum(dims))  # per class: equal rows
+    rows = p.get("max_sample_mb", SAMPLE_BYTES // MB) * MB // (4 * sum(dims))  # per class: equal rows
     pos_cap = max(1, int(rows * POSITIVE_SHARE))
     cache_rng = np.random.default_rng([p["seed"], 3])
     pos_res = [_Reservoir(d, pos_cap, cache_rng) for d in dims]
