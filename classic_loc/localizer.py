@@ -180,9 +180,10 @@ class Localizer:
         (small data sets need more per image).
     max_negatives : int
         Negatives per class in total at most.
-    max_sample_mb : int
+    max_sample_mb : int or None
         Megabytes of SVM training windows (float32 positives and negative caches of all classes)
-        a fit holds at most (640: the whole fit stays within about 1 GB on the shared sets). Where it
+        a fit holds at most; None (the default): 640 (``classic_loc.training.fit.SAMPLE_BYTES``),
+        with which the whole fit stays within about 1 GB on the shared sets. Where it
         bites, positives are a random subset and the easiest negatives go first; a larger value
         trades memory for the accuracy of large data sets (caltech101_subset: accuracy 0.993 at
         640, 0.997 with about 1.8 GB). The fit report says what it dropped (``memory``).
@@ -267,7 +268,7 @@ class Localizer:
                  interpolate=False, color=False, haar_features=200, haar_candidates=4000, window_cells=None,
                  window_area=48, context=1, scale_step=1.1, upsample="auto", pyramid="fast", min_size=None, max_size=None,
                  C=0.01, flip=True, n_random_negatives=10000, mining_rounds=2,
-                 max_negatives_per_image="auto", max_negatives=40000, max_sample_mb=640, neg_iou=0.5, pos_iou=0.6,
+                 max_negatives_per_image="auto", max_negatives=40000, max_sample_mb=None, neg_iou=0.5, pos_iou=0.6,
                  calibration_fraction=0.2, ridge_alpha=10.0, refine=True, nms_iou=0.3, nms_cover="auto",
                  cascade=False, min_score=0.02, max_detections=100, random_state=0, n_jobs=1, verbose=False):
         self.features = features

@@ -98,7 +98,7 @@ SPECS = {
     "mining_rounds": _Spec("int", 0, 100),
     "max_negatives_per_image": _Spec("int", 1, 1_000_000, words=("auto",)),
     "max_negatives": _Spec("int", 1, 100_000_000),
-    "max_sample_mb": _Spec("int", 16, 1_000_000, note="megabytes"),
+    "max_sample_mb": _Spec("int", 16, 1_000_000, none=True, note="megabytes"),
     "neg_iou": _Spec("float", 0.0, 1.0, lo_open=True),
     "pos_iou": _Spec("float", 0.0, 1.0, lo_open=True),
     "calibration_fraction": _Spec("float", 0.0, 0.9),

@@ -74,7 +74,7 @@ BAD = [
                                         "[1, 1,000,000], or 'auto'"),
     ("max_negatives_per_image", 0, "max_negatives_per_image: 0 is below 1; use an integer in [1, 1,000,000], or 'auto'"),
     ("max_negatives", 0, "max_negatives: 0 is below 1; use an integer in [1, 100,000,000]"),
-    ("max_sample_mb", 8, "max_sample_mb: 8 is below 16; use an integer in [16, 1,000,000] (megabytes)"),
+    ("max_sample_mb", 8, "max_sample_mb: 8 is below 16; use an integer in [16, 1,000,000], or None (megabytes)"),
     ("neg_iou", 0, "neg_iou: 0 is not above 0; use a number in (0, 1]"),
     ("pos_iou", 1.5, "pos_iou: 1.5 is above 1; use a number in (0, 1]"),
     ("calibration_fraction", 0.95, "calibration_fraction: 0.95 is above 0.9; use a number in [0, 0.9]"),

@@ -854,7 +854,8 @@ def _train(dataset, p, verbose, monitor):
         geometry = _select_haar(dataset, fit_idx, geometry, p, rng, verbose)
         report["haar_features"] = {c: len(t.haar) for c, t in zip(dataset.classes, geometry)}
     dims = [template_dim(fp, t) for t in geometry]
-    rows = p.get("max_sample_mb", SAMPLE_BYTES // MB) * MB // (4 * sum(dims))  # per class: equal rows
+    cap_mb = p.get("max_sample_mb")
+    rows = (SAMPLE_BYTES if cap_mb is None else cap_mb * MB) // (4 * sum(dims))  # per class: equal rows
     pos_cap = max(1, int(rows * POSITIVE_SHARE))
     cache_rng = np.random.default_rng([p["seed"], 3])
     pos_res = [_Reservoir(d, pos_cap, cache_rng) for d in dims]
