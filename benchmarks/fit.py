@@ -219,6 +219,8 @@ def main(argv=None):
     ap.add_argument("--interval", type=float, default=0.05, help="seconds between memory samples")
     ap.add_argument("--tag", default="fit", help="file name stem of the results (default fit)")
     ap.add_argument("--reference", help="a commit to fit too, set by set in the same run (the before figures)")
+    ap.add_argument("--dlib", action="store_true",
+                    help="also train dlib's detectors (benchmarks/peers.py, 2 threads) on each set, timed in the same run")
     ap.add_argument("--worker-job", help=argparse.SUPPRESS)
     ap.add_argument("--worker-out", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -249,7 +251,32 @@ def main(argv=None):
                   f"{row['fit_seconds']:.1f} s, metrics {row['metrics']}", file=sys.stderr, flush=True)
     if ref_dir:
         ref_dir.cleanup()
+    dlib_rows = []
+    if args.dlib:
+        import peers
+
+        for name in (n for n in args.sets if n in SHARED):
+            ours = next(r for r in rows if r["set"] == name and r["code"] == "current tree")
+            print(f"[fit] {name}: training dlib's detectors (peers.py) ...", file=sys.stderr, flush=True)
+            load0 = load_average()
+            with tempfile.TemporaryDirectory(prefix="bench_fit_dlib_") as tmp:
+                t0 = time.perf_counter()
+                fig = peers.run(name, "dlib", args.data, tmp, verbose=False)
+                wall = time.perf_counter() - t0
+            if fig is None:
+                continue
+            dlib_rows.append({"set": name, "dlib_fit_seconds": fig["fit_seconds"], "dlib_wall_seconds": round(wall, 1),
+                              "dlib_threads": fig["settings"].get("num_threads"), "ours_fit_seconds": ours["fit_seconds"],
+                              "ours_n_jobs": args.n_jobs, "ratio": round(ours["fit_seconds"] / fig["fit_seconds"], 3),
+                              "load_before": load0, "load_after": load_average()})
     text = table(rows)
+    if dlib_rows:
+        text += ("\n\nFit time against dlib's detectors trained in the same run (`peers.py`: one "
+                 "`train_simple_object_detector` per class, 2 threads):\n\n| set | ours s (n_jobs) | dlib s (threads) | "
+                 "ours / dlib | load before / after |\n|---|---|---|---|---|\n")
+        text += "\n".join(f"| {d['set']} | {d['ours_fit_seconds']:.1f} ({d['ours_n_jobs']}) | {d['dlib_fit_seconds']:.1f} "
+                           f"({d['dlib_threads']}) | {d['ratio']:.2f} | {' '.join(map(str, d['load_before'] or []))} / "
+                           f"{' '.join(map(str, d['load_after'] or []))} |" for d in dlib_rows)
     machine = machine_line()
     clean = state is not None and not state["changed_files"]
     note = (f"Commit {state['head'] if state else '?'}, " + ("clean tree" if clean else
@@ -262,7 +289,7 @@ def main(argv=None):
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, f"{args.tag}.json"), "w") as fh:
         json.dump({"git": state, "clean_tree": clean, "machine": machine, "n_jobs": args.n_jobs,
-                   "reference": args.reference, "rows": rows}, fh, indent=2)
+                   "reference": args.reference, "rows": rows, "dlib": dlib_rows}, fh, indent=2)
     with open(os.path.join(args.out, f"{args.tag}.md"), "w") as fh:
         fh.write(text + "\n\n" + note + "\n")
     return 0
