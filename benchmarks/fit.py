@@ -48,45 +48,12 @@ TARGET_MB = 1024.0
 METRICS = ("accuracy", "loc_accuracy", "mean_iou", "map50")
 
 
-# ------------------------------------------------------------------ memory of a process tree (stdlib only)
-def _rss_kb(pid):
-    try:
-        with open(f"/proc/{pid}/status") as fh:
-            for line in fh:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return 0  # gone, or a zombie (no VmRSS line)
-
-
-def _children(pid):
-    out = []
-    try:
-        tasks = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return out
-    for tid in tasks:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/children") as fh:
-                out.extend(int(x) for x in fh.read().split())
-        except (OSError, ValueError):
-            pass
-    return out
-
-
+# ------------------------------------------------------------------ memory of a process tree
 def tree_rss_mb(pid):
-    """(total, own) resident MB of ``pid`` and all its descendants, and of ``pid`` alone."""
-    own = _rss_kb(pid)
-    total, todo, seen = own, _children(pid), {pid}
-    while todo:
-        c = todo.pop()
-        if c in seen:
-            continue
-        seen.add(c)
-        total += _rss_kb(c)
-        todo.extend(_children(c))
-    return total / 1024.0, own / 1024.0
+    """(total, own) resident MB of ``pid`` and all its descendants, and of ``pid`` alone (the fit's own sampler)."""
+    from classic_loc.training.fit import rss_bytes, tree_rss_bytes
+
+    return (tree_rss_bytes(pid) or 0) / 2**20, (rss_bytes(pid) or 0) / 2**20
 
 
 # ------------------------------------------------------------------ the fitting process

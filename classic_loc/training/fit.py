@@ -48,7 +48,7 @@ from .haar_select import candidate_pool, l1_select
 from .samples import choose_window, image_samples, reachability, training_image
 
 __all__ = ["train_templates", "SAMPLE_BYTES", "POSITIVE_SHARE", "IMAGE_BYTES", "WAVE_IMAGES", "WAVE_BYTES",
-           "RIDGE_STATS_BYTES", "RIDGE_SAMPLE_BYTES", "HAAR_SAMPLE_BYTES", "tree_rss_bytes"]
+           "RIDGE_STATS_BYTES", "RIDGE_SAMPLE_BYTES", "HAAR_SAMPLE_BYTES", "tree_rss_bytes", "rss_bytes"]
 
 MB = 2**20
 #: Bytes of SVM training windows (positives and negative caches of all classes) held at most. The whole fit's
@@ -102,6 +102,14 @@ def _children(pid):
         except (OSError, ValueError):
             pass
     return out
+
+
+def rss_bytes(pid=None):
+    """Resident bytes (``VmRSS``) of process ``pid`` alone (default: this one); None without /proc."""
+    pid = os.getpid() if pid is None else pid
+    if not os.path.exists(f"/proc/{pid}/status"):
+        return None
+    return _rss_kb(pid) * 1024
 
 
 def tree_rss_bytes(pid=None):
