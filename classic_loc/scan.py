@@ -240,8 +240,7 @@ def pyramid_levels(image, fp, templates, scale_step=1.2, upsample=1.0, timings=N
     check_pyramid(image.shape, scales, cell, pad, [(t.window_cells, t.scale_range) for t in templates], scale_step,
                   upsample)
     _add(timings, "pyramid", t0)
-    for level in feature_levels(image, fp, scales, pad, fp.pyramid, timings):
-        yield level
+    yield from feature_levels(image, fp, scales, pad, fp.pyramid, timings)
 
 
 def n_positions(level, fp, window_cells):

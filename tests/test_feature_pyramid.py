@@ -135,14 +135,12 @@ def test_approximated_levels_against_exact_features(shared_data, variant):
 def test_haar_features_stay_exact():
     image = np.random.default_rng(2).integers(0, 256, (120, 160), dtype=np.uint8)
     fp = FeatureParams(variant="felzenszwalb", haar=True)
-    t = Template((6, 6), None, context=1)
     exact = list(feature_levels(image, fp, [1.0, 0.8, 0.6], 1, "exact"))
     fast = list(feature_levels(image, fp, [1.0, 0.8, 0.6], 1, "fast"))
     for e, f in zip(exact, fast):
         np.testing.assert_array_equal(e[3].ii, f[3].ii)
         np.testing.assert_array_equal(e[3].ii2, f[3].ii2)
     assert not np.array_equal(exact[1][3].grid, fast[1][3].grid)
-    del t
 
 
 # ----------------------------------------------------------------- the stacked scorer
