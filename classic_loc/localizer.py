@@ -109,10 +109,11 @@ class Localizer:
     the same images; per class a ridge regressor from window features to box
     offsets; per-class NMS.
 
+    The parameters are all keyword-only. The valid type and range of each is in
+    :data:`classic_loc.settings.SPECS` (a bad value is one line naming it and its range).
+
     Parameters
     ----------
-    All keyword-only. The valid type and range of each is in
-    :data:`classic_loc.settings.SPECS` (a bad value is one line naming it and its range).
     features : {"fhog", "hog", "haar", "fhog+haar", "hog+haar"}
         Feature backend: Felzenszwalb's HOG (31 features per cell, as dlib
         uses; the default, measurably better on every shared data set),

@@ -42,6 +42,9 @@ __all__ = ["ImageRecord", "Dataset"]
 class ImageRecord:
     """One image of a dataset and its ground truth.
 
+    A record's stem is ``image_id``; its file name and relative path come from
+    ``path`` and ``file_name``.
+
     Attributes
     ----------
     image_id : str
@@ -67,9 +70,6 @@ class ImageRecord:
         The image's file as the annotation names it, relative to its image
         folder (COCO ``file_name``), when known: used to match predictions when
         ``path`` is None or lies elsewhere.
-
-    A record's stem is ``image_id``; its file name and relative path come from
-    ``path`` and ``file_name``.
     """
 
     image_id: str
