@@ -195,6 +195,11 @@ class Localizer:
         box no window reaches so is reported as unreachable.
     calibration_fraction : float
         Share of training images held out for calibration and the presence threshold.
+    size_calibration : bool
+        Recalibrate the detections' scores with their window's size, learned on the held-out
+        images (see ``size_calibration_``). Windows of different sizes are not equally
+        reliable: small ones (few pixels, or upsampled ones) fire more often on clutter at the
+        same SVM score, and then outrank the main object. False keeps the per-class scores.
     ridge_alpha : float
         Ridge regularisation of the box regressors.
     refine : bool
@@ -237,6 +242,13 @@ class Localizer:
         The first pyramid level's scale chosen at fit (``upsample="auto"``) or given; predictions
         with ``upsample="auto"`` use it.
     presence_threshold_ : float
+    size_calibration_ : (3,) tuple of float or None
+        ``(alpha, beta, gamma)``: a detection's score ``p`` is reported as
+        ``sigmoid(alpha * logit(p) + beta * log(s) + gamma)``, ``s`` the side (square root of the
+        area) of its window in image pixels, fitted by logistic regression on the held-out
+        images' detections (a hit: IoU >= 0.5 with an object of its class). None: scores as
+        calibrated per class (``size_calibration=False``, too few held-out detections, or a model
+        file from before it).
     nms_cover_ : float or None
     fit_report_ : dict
 
@@ -270,7 +282,7 @@ class Localizer:
                  window_area=48, context=1, scale_step=1.1, upsample="auto", pyramid="fast", min_size=None, max_size=None,
                  C=0.01, flip=True, n_random_negatives=10000, mining_rounds=2,
                  max_negatives_per_image="auto", max_negatives=40000, max_sample_mb=None, neg_iou=0.5, pos_iou=0.6,
-                 calibration_fraction=0.2, ridge_alpha=10.0, refine=True, nms_iou=0.3, nms_cover="auto",
+                 calibration_fraction=0.2, size_calibration=True, ridge_alpha=10.0, refine=True, nms_iou=0.3, nms_cover="auto",
                  cascade=False, min_score=0.02, max_detections=100, random_state=0, n_jobs=1, verbose=False):
         self.features = features
         self.cell_size = cell_size
@@ -300,6 +312,7 @@ class Localizer:
         self.neg_iou = neg_iou
         self.pos_iou = pos_iou
         self.calibration_fraction = calibration_fraction
+        self.size_calibration = size_calibration
         self.ridge_alpha = ridge_alpha
         self.refine = refine
         self.nms_iou = nms_iou
@@ -433,25 +446,28 @@ class Localizer:
         from .training import train_templates  # scikit-learn is imported here, never on the predict path
 
         fp = self._feature_params_of(params)
-        n_jobs = (os.cpu_count() or 1) if params["n_jobs"] == -1 else params["n_jobs"]
+        from .parallel import resolve_n_jobs
+
+        n_jobs = resolve_n_jobs(params["n_jobs"])
         seed = params["random_state"] if params["random_state"] is not None else 0
         names = ("haar_features", "haar_candidates", "window_cells", "window_area", "context", "scale_step",
                  "upsample", "min_size", "max_size", "C", "flip", "n_random_negatives", "mining_rounds",
                  "max_negatives_per_image", "max_negatives", "max_sample_mb", "neg_iou", "pos_iou",
-                 "calibration_fraction", "ridge_alpha", "min_score", "nms_iou", "nms_cover")
+                 "calibration_fraction", "size_calibration", "ridge_alpha", "min_score", "nms_iou", "nms_cover")
         p = dict({n: params[n] for n in names}, fp=fp, seed=seed, n_jobs=n_jobs)
         if p["upsample"] == "auto":
             wc = params["window_cells"]
             p["upsample"] = auto_upsample(_class_boxes(dataset), params["window_area"], params["cell_size"],
                                           fp.grid_block + 1, window=None if wc is None else
                                           (wc[0] - 2 * params["context"], wc[1] - 2 * params["context"]))
-        templates, presence, cover, report = train_templates(dataset, p, verbose=params["verbose"])
+        templates, presence, cover, rescore, report = train_templates(dataset, p, verbose=params["verbose"])
         report["upsample"] = p["upsample"]
         self.classes_ = tuple(dataset.classes)
         self.templates_ = templates
         self.feature_params_ = fp
         self.fit_settings_ = {n: params[n] for n in FIT_ONLY}
         self.presence_threshold_ = presence
+        self.size_calibration_ = rescore
         self.nms_cover_ = cover
         self.upsample_ = float(p["upsample"])
         self.fit_report_ = report
@@ -487,7 +503,7 @@ class Localizer:
         boxes, labels, scores, windows = detect_image(
             image, self.templates_, fp, s["scale_step"], s["upsample"], s["min_score"],
             s["nms_iou"], s["max_detections"], s["refine"] if refine is None else refine, timings, self.nms_cover_,
-            s["cascade"])
+            s["cascade"], self.size_calibration_)
         return Detections(boxes, labels, scores, self.classes_), windows
 
     def detect(self, images, timings=None):
@@ -563,6 +579,8 @@ class Localizer:
         meta = {"features": {"name": params["features"], **_feature_fields(fp)},
                 "classes": list(self.classes_), "templates": templates,
                 "presence_threshold": float(self.presence_threshold_),
+                "size_calibration": None if self.size_calibration_ is None
+                else [float(v) for v in self.size_calibration_],
                 "nms_cover": None if self.nms_cover_ is None else float(self.nms_cover_),
                 "upsample": float(self.upsample_),
                 "params": {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()},
@@ -637,8 +655,8 @@ def _array(arrays, name, dtype, ndim, where):
 
 
 #: Parameters added after the model format: a file without one was made (and scans) with this value
-#: (exact pyramids; no cap on the training windows, i.e. the largest max_sample_mb).
-_ADDED_LATER = {"pyramid": "exact", "max_sample_mb": 1_000_000}
+#: (exact pyramids; no cap on the training windows, i.e. the largest max_sample_mb; scores not recalibrated by size).
+_ADDED_LATER = {"pyramid": "exact", "max_sample_mb": 1_000_000, "size_calibration": False}
 
 
 def _class_boxes(dataset):
@@ -748,6 +766,11 @@ def _model_from_file(cls, meta, arrays):
     model.feature_params_ = fp
     model.fit_settings_ = {n: params[n] for n in FIT_ONLY}
     model.presence_threshold_ = float(presence)
+    rescore = meta.get("size_calibration")  # files before it: none
+    _need(rescore is None or (isinstance(rescore, list) and len(rescore) == 3 and all(_is_real(v) for v in rescore)
+                              and rescore[0] > 0), f"size_calibration {_show(rescore)} is not null or [alpha > 0, beta, gamma]")
+    _need(rescore is None or params["size_calibration"], "size_calibration values with the parameter size_calibration=false")
+    model.size_calibration_ = None if rescore is None else tuple(float(v) for v in rescore)
     model.nms_cover_ = None if cover is None else float(cover)
     up = meta.get("upsample", params["upsample"])  # files before upsample="auto" have a number in params only
     _need(_is_real(up) and 0.05 <= up <= 16, f"upsample {_show(up)} is not a number in [0.05, 16]")

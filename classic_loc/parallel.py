@@ -15,7 +15,7 @@ from contextlib import contextmanager
 
 from ._fileio import remove_stale
 
-__all__ = ["parallel_map", "workers_die_with_parent", "remove_stale_worker_files"]
+__all__ = ["available_cores", "resolve_n_jobs", "parallel_map", "workers_die_with_parent", "remove_stale_worker_files"]
 
 SHARED_MEMORY = "/dev/shm"
 # what loky and joblib leave in shared memory when every process of a run is killed at once (an OOM kill, `docker
@@ -26,6 +26,24 @@ _WORKER_FILES = re.compile(r"^(?:sem\.loky-|joblib_memmapping_folder_)(?P<pid>\d
 _WORKER_FILES_MIN_AGE = 24 * 3600
 _swept = []  # one sweep per process
 _sweep_lock = threading.Lock()
+
+
+def available_cores():
+    """The cores this process may run on (its CPU affinity, as ``taskset`` or a container sets it), at least 1.
+
+    ``os.cpu_count()`` counts the machine's cores even when the process may use only some of them.
+    """
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # no affinity on this platform (macOS, Windows)
+        return max(1, os.cpu_count() or 1)
+
+
+def resolve_n_jobs(n_jobs):
+    """A number of workers: ``n_jobs`` itself, or :func:`available_cores` for -1 (and for None, 1)."""
+    if n_jobs is None:
+        return 1
+    return available_cores() if n_jobs == -1 else max(1, int(n_jobs))
 
 
 def parallel_map(func, items, n_jobs):

@@ -25,7 +25,7 @@ from .images import to_gray
 from .pyramid import check_pyramid, level_scales, window_boxes
 from .window_scores import WindowScorer
 
-__all__ = ["Template", "FeatureParams", "Level", "Candidates", "pyramid_levels", "refine_offsets", "n_positions", "score_level", "level_features", "scan_image", "detect_image", "apply_deltas", "box_deltas"]
+__all__ = ["Template", "FeatureParams", "Level", "Candidates", "pyramid_levels", "refine_offsets", "n_positions", "score_level", "level_features", "scan_image", "detect_image", "size_features", "rescore_by_size", "recalibrate", "apply_deltas", "box_deltas"]
 
 
 @dataclass(frozen=True)
@@ -415,9 +415,43 @@ def refine_offsets(cand, keep, templates, fp):
     return deltas
 
 
+def size_features(scores, windows):
+    """The inputs of the size calibration, (N, 2): each score's logit and the log of its window's side in pixels."""
+    p = np.clip(np.asarray(scores, dtype=np.float64), 1e-12, 1 - 1e-12)
+    w = np.asarray(windows, dtype=np.float64).reshape(-1, 4)
+    side = np.sqrt(np.maximum((w[:, 2] - w[:, 0]) * (w[:, 3] - w[:, 1]), 1e-12))
+    return np.stack([np.log(p / (1 - p)), np.log(side)], axis=1)
+
+
+def rescore_by_size(scores, windows, coef):
+    """Scores recalibrated with their windows' size: ``sigmoid(alpha * logit(p) + beta * log(side) + gamma)``.
+
+    ``coef`` is ``(alpha, beta, gamma)`` (the Localizer's ``size_calibration_``); ``windows`` (N, 4) the
+    detections' window boxes in image pixels, ``side`` the square root of a window's area.
+    """
+    x = size_features(scores, windows)
+    z = coef[0] * x[:, 0] + coef[1] * x[:, 1] + coef[2]
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def recalibrate(scores, windows, coef):
+    """``(order, new_scores)``: the detections' scores by :func:`rescore_by_size`, best first.
+
+    ``order`` indexes the detections as given (a stable sort: equal scores keep their order).
+    """
+    new = rescore_by_size(scores, windows, coef)
+    order = np.argsort(-new, kind="stable")
+    return order, new[order]
+
+
 def detect_image(image, templates, fp, scale_step=1.2, upsample=1.0, min_score=0.01, nms_iou=0.3,
-                 max_detections=100, refine=True, timings=None, nms_cover=None, cascade=False):
+                 max_detections=100, refine=True, timings=None, nms_cover=None, cascade=False, size_calibration=None):
     """All detections of one image: per-class NMS, ridge refinement, NMS again.
+
+    With ``size_calibration`` = (alpha, beta, gamma), the scores of the detections NMS kept are then
+    recalibrated by their window's size (:func:`rescore_by_size`) and sorted again. ``min_score``
+    applies before that, to the per-class probabilities: the recalibrated scores of the detections
+    it lets through may be lower (every one is kept: the tail of the ranking counts in AP).
 
     Returns
     -------
@@ -446,5 +480,10 @@ def detect_image(image, templates, fp, scale_step=1.2, upsample=1.0, min_score=0
         again = batched_nms(boxes, probs[keep], cand.labels[keep], nms_iou, nms_cover)
         keep, boxes, windows = keep[again], boxes[again], windows[again]
         t0 = _add(timings, "nms", t0)
+    windows, scores = clip_boxes(windows, image.shape), probs[keep]
+    if size_calibration is not None and len(keep):
+        order, scores = recalibrate(scores, windows, size_calibration)
+        keep, boxes, windows = keep[order], boxes[order], windows[order]
+        _add(timings, "nms", t0)
     keep, boxes, windows = keep[:max_detections], boxes[:max_detections], windows[:max_detections]
-    return boxes, cand.labels[keep], probs[keep], clip_boxes(windows, image.shape)
+    return boxes, cand.labels[keep], scores[:max_detections], windows

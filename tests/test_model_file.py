@@ -39,7 +39,7 @@ CHANGED = {"features": "hog", "cell_size": 6, "block_size": 3, "n_bins": 12, "bl
            "interpolate": True, "color": True, "haar_features": 50, "haar_candidates": 1000, "window_cells": (5, 5),
            "window_area": 30, "context": 0, "min_size": 10.0, "max_size": 100.0, "C": 0.1, "flip": True,
            "n_random_negatives": 500, "mining_rounds": 1, "max_negatives_per_image": 30, "max_negatives": 1000, "max_sample_mb": 100,
-           "neg_iou": 0.4, "pos_iou": 0.7, "calibration_fraction": 0.1, "ridge_alpha": 1.0, "nms_cover": 0.8,
+           "neg_iou": 0.4, "pos_iou": 0.7, "calibration_fraction": 0.1, "size_calibration": False, "ridge_alpha": 1.0, "nms_cover": 0.8,
            "random_state": 1}
 
 
@@ -238,6 +238,13 @@ SIGNED_BAD = [
      "template 0: scale_range [2.0, 1.0] is not [lo >= 0, hi > lo or null]"),
     ("bias", lambda m, a: m["templates"][0].update(bias=None), "template 0: bias None is not a finite number"),
     ("nms_cover", lambda m, a: m.update(nms_cover=0), "nms_cover 0 is not None or in (0, 1]"),
+    ("size calibration", lambda m, a: m.update(size_calibration=[0.0, 1.0, 0.0]),
+     "size_calibration [0.0, 1.0, 0.0] is not null or [alpha > 0, beta, gamma]"),
+    ("size calibration length", lambda m, a: m.update(size_calibration=[1.0, 1.0]),
+     "size_calibration [1.0, 1.0] is not null or [alpha > 0, beta, gamma]"),
+    ("size calibration switched off", lambda m, a: (m["params"].update(size_calibration=False),
+                                                    m.update(size_calibration=[1.0, 0.5, -2.0])),
+     "size_calibration values with the parameter size_calibration=false"),
     ("one template short", lambda m, a: m["templates"].pop(), "not one template per class"),
     ("weights dtype", lambda m, a: a.update(weights_0=a["weights_0"].astype(np.float64)),
      "template 0: array 'weights_0' is float64 with 1 dimensions, not float32 with 1"),

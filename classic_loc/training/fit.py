@@ -43,7 +43,7 @@ from ..boxes import _intersection, box_area, box_iou
 from ..errors import DataError
 from ..parallel import parallel_map
 from ..pyramid import reachable_scales, scale_range
-from ..scan import Template, detect_image, scan_image, template_dim
+from ..scan import Template, detect_image, recalibrate, scan_image, size_features, template_dim
 from .haar_select import candidate_pool, l1_select
 from .samples import choose_window, image_samples, reachability, training_image
 
@@ -753,6 +753,40 @@ def _platt(scores, labels):
     return (a, b) if a > 1e-6 else (1.0, 0.0)
 
 
+SIZE_CALIBRATION_MIN = 20  # hits and misses each, at least, for a size calibration
+
+
+def _size_calibration(dets, records):
+    """``(coef, log)``: the size calibration ``(alpha, beta, gamma)`` of the held-out detections ``dets``, or None.
+
+    A logistic regression of "hit" (IoU >= 0.5 with a box of the detection's class, as AP50
+    counts it) on :func:`~classic_loc.scan.size_features` (the score's logit and the log of the
+    window's side). None when there are fewer than :data:`SIZE_CALIBRATION_MIN` hits or misses,
+    or when the fit would not keep the scores' order within one size (alpha <= 0).
+    """
+    x, y = [], []
+    for (boxes, labels, scores, windows), rec in zip(dets, records):
+        hit = np.zeros(len(scores), bool)
+        for k in np.unique(labels):
+            gt = rec.boxes[rec.labels == k]
+            if len(gt):
+                hit[labels == k] = box_iou(boxes[labels == k], gt).max(axis=1) >= 0.5
+        x.append(size_features(scores, windows))
+        y.append(hit)
+    x, y = (np.concatenate(x), np.concatenate(y)) if x else (np.zeros((0, 2)), np.zeros(0, bool))
+    log = {"detections": int(len(y)), "hits": int(y.sum()), "coef": None}
+    if y.sum() < SIZE_CALIBRATION_MIN or (~y).sum() < SIZE_CALIBRATION_MIN:
+        return None, log
+    from sklearn.linear_model import LogisticRegression
+
+    lr = LogisticRegression(C=1e4).fit(x, y.astype(int))
+    coef = (float(lr.coef_[0, 0]), float(lr.coef_[0, 1]), float(lr.intercept_[0]))
+    if coef[0] <= 1e-6:
+        return None, log
+    log["coef"] = list(coef)
+    return coef, log
+
+
 def _presence_threshold(top_scores, has_object, floor):
     """The threshold on the top detection's probability that maximises presence accuracy (lowest on ties)."""
     if has_object.all() or not len(top_scores):
@@ -765,7 +799,8 @@ def _presence_threshold(top_scores, has_object, floor):
 
 
 def train_templates(dataset, p, verbose=False):
-    """Train one template per class on ``dataset``; returns (templates, presence_threshold, nms_cover, report).
+    """Train one template per class on ``dataset``; returns (templates, presence_threshold, nms_cover,
+    size_calibration, report) (``size_calibration``: see :func:`_size_calibration`).
 
     ``p`` holds the Localizer's settings (see :class:`classic_loc.Localizer`). The report's
     ``peak_memory_mb`` is the peak resident memory of the whole process tree during the fit
@@ -777,11 +812,11 @@ def train_templates(dataset, p, verbose=False):
     _large_blocks_to_the_os()
     monitor = _MemoryMonitor()
     try:
-        templates, presence, cover, report = _train(dataset, p, verbose, monitor)
+        templates, presence, cover, rescore, report = _train(dataset, p, verbose, monitor)
     finally:
         monitor.stop()
     report["peak_memory_mb"], report["memory"]["process_tree"] = monitor.report()
-    return templates, presence, cover, report
+    return templates, presence, cover, rescore, report
 
 
 def _train(dataset, p, verbose, monitor):
@@ -970,9 +1005,16 @@ def _train(dataset, p, verbose, monitor):
     memory["ridge"] = how
     del stats
 
-    # 4. presence threshold and the effect of refinement, on the held-out images
+    # 4. size calibration, presence threshold and the effect of refinement, on the held-out images
     monitor.set_stage("presence threshold")
     dets = list(stream(_Detect(p, templates), dataset, cal_src, "presence threshold"))
+    rescore, report["size_calibration"] = None, None
+    if p["size_calibration"]:
+        rescore, report["size_calibration"] = _size_calibration(dets, [dataset[i] for i in cal_src])
+    if rescore is not None:
+        for j, (boxes, labels, scores, windows) in enumerate(dets):
+            order, new = recalibrate(scores, windows, rescore)
+            dets[j] = (boxes[order], labels[order], new, windows[order])
     top = np.array([d[2][0] if len(d[2]) else 0.0 for d in dets])
     has = np.array([dataset[i].n_objects > 0 for i in cal_src])
     presence = _presence_threshold(top, has, p["min_score"])
@@ -990,4 +1032,4 @@ def _train(dataset, p, verbose, monitor):
     report["heldout_mean_iou_before_refinement"] = float(np.mean(before)) if before else None
     report["heldout_mean_iou_after_refinement"] = float(np.mean(after)) if after else None
     report["train_seconds"] = time.perf_counter() - t_start
-    return templates, presence, p["nms_cover"], report
+    return templates, presence, p["nms_cover"], rescore, report
