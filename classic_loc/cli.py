@@ -18,6 +18,7 @@ import math
 import os
 import signal
 import sys
+import time
 import warnings
 
 from . import __version__
@@ -134,19 +135,33 @@ def build_parser():
                      help="feature backend: fhog (Felzenszwalb's HOG, as dlib uses), hog (Dalal-Triggs, equal "
                           "to skimage's hog), haar (Viola-Jones Haar-like features, a subset selected per class), "
                           "or a HOG and Haar concatenated per window; default: fhog")
-    fit.add_argument("--out", metavar="MODEL", default="model.npz", type=_path,
-                     help="model file to write (default: model.npz). Checked before training: it must be writable "
+    fit.add_argument("--project", metavar="DIR", default="runs", type=_path,
+                     help="folder of the run folders (default: runs, in the current folder; created with a "
+                          ".gitignore, so runs inside a git checkout are not shown as new files)")
+    fit.add_argument("--name", metavar="NAME", default="fit",
+                     help="name of this run's folder under --project (default: fit). Each run gets a new folder: "
+                          "runs/fit, then runs/fit2, runs/fit3...; it holds model.npz, report.json (every metric, "
+                          "the training log, timings), settings.json (what was asked) and predictions.json (the test "
+                          "images' detections, which `evaluate --pred` reads). A previous run is never replaced")
+    fit.add_argument("--exist-ok", action="store_true",
+                     help="write into --project/--name even if it exists, replacing that run's files, instead of "
+                          "numbering a new folder")
+    fit.add_argument("--out", metavar="MODEL", type=_path,
+                     help="write the model to this file instead of a run folder (an explicit --out replaces a "
+                          "previous file of that name; the report goes beside it as MODEL.report.json, no settings or "
+                          "predictions files). Checked before training: it must be writable "
                           "and must not be a file of the training or test data; if the final write fails (a full "
                           "disk), the model is kept in a temporary folder (else a new folder in the current folder, "
                           "else in the home folder) and the error says where. A character device or FIFO "
                           "(/dev/null, a named pipe, /dev/stdout) is written through, never replaced")
     fit.add_argument("--report", metavar="REPORT_JSON", type=_path,
-                     help="JSON report to write (default: the model path with .report.json; none when --out is a "
-                          "character device or FIFO); same checks as --out")
+                     help="JSON report to write (default: report.json in the run folder, or the --out path with "
+                          ".report.json; none when --out is a character device or FIFO); same checks as --out")
     fit.add_argument("--seed", type=int, default=0, help="random seed of training and of the hold-out (default: 0)")
-    fit.add_argument("--n-jobs", type=_n_jobs, default=1,
-                     help="processes for training (-1: all cores; default: 1); they end with this command, "
-                          "however it ends")
+    fit.add_argument("--n-jobs", type=_n_jobs, default=-1,
+                     help="processes for training, and threads for reading the images (default: -1, every core this "
+                          "process may use; 1: no worker processes, the least memory); they end with this command, "
+                          "however it ends. Results do not depend on it")
     fit.add_argument("--set", metavar="NAME=VALUE", action="append", default=[],
                      help="any other Localizer parameter, VALUE as JSON (e.g. --set window_area=96 --set "
                           "context=2 --set upsample=2); repeatable; see help(classic_loc.Localizer)")
@@ -176,8 +191,9 @@ def build_parser():
                          "command can run again")
     pr.add_argument("--threshold", type=_score,
                     help="report detections with at least this calibrated score (default: the model's min_score)")
-    pr.add_argument("--n-jobs", type=_n_jobs, default=1,
-                    help="images processed in parallel threads (-1: one per core; default: 1)")
+    pr.add_argument("--n-jobs", type=_n_jobs, default=-1,
+                    help="images processed in parallel threads (default: -1, one per core this process may use; "
+                         "1 for one image at a time); results do not depend on it")
     pr.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                     help=f"change a prediction setting of the model for this run (repeatable): "
                          f"{', '.join(PREDICT_SETTINGS)}; e.g. --set scale_step=1.2 (fewer pyramid levels: faster) "
@@ -303,7 +319,9 @@ def _load_split(path, fmt, split, skip_bad):
 
 def _cmd_fit(args):
     from .localizer import Localizer
-    from .workflow import check_images, check_outputs, check_writable, fit_and_evaluate
+    from .workflow import new_run_folder
+
+    started = time.perf_counter()
 
     # everything that can be checked is checked before any work: parameters, outputs, then the data
     defaults = _localizer_defaults()
@@ -319,15 +337,38 @@ def _cmd_fit(args):
     if changes.get("cascade") is True and "haar" not in args.features:
         warnings.warn(f"--set cascade=true has no effect with --features {args.features} (no Haar features); "
                       f"use --features haar, fhog+haar or hog+haar for a cascade")
-    from ._fileio import output_kind
+    run_dir, created = (None, False) if args.out else new_run_folder(args.project, args.name, args.exist_ok)
+    try:
+        return _fit_run(args, model, run_dir, started)
+    except BaseException:
+        if created:  # a run that wrote nothing leaves no empty folder behind
+            try:
+                os.rmdir(run_dir)
+            except OSError:
+                pass
+        raise
 
+
+def _fit_run(args, model, run_dir, started):
+    """The rest of ``fit``: checks of outputs and data, then training, evaluation, the files and the summary."""
+    from ._fileio import atomic_write_text, output_kind
+    from .parallel import resolve_n_jobs
+    from .workflow import check_images, check_outputs, check_writable, fit_and_evaluate
+
+    model_path = args.out or os.path.join(run_dir, "model.npz")
     if args.report:
         report_path = args.report
+    elif run_dir:
+        report_path = os.path.join(run_dir, "report.json")
     elif output_kind(args.out) == "stream":  # /dev/null, a pipe: no report file beside a device (in /dev)
         report_path = None
     else:
         report_path = os.path.splitext(args.out)[0] + ".report.json"
-    outputs = [("--out", args.out)] + ([("--report", report_path)] if report_path else [])
+    settings_path = os.path.join(run_dir, "settings.json") if run_dir else None
+    predictions_path = os.path.join(run_dir, "predictions.json") if run_dir else None
+    outputs = [("--out" if args.out else "model file", model_path)] + \
+        ([("--report", report_path)] if report_path else []) + \
+        ([("settings file", settings_path), ("predictions file", predictions_path)] if run_dir else [])
     for what, path in outputs:
         check_writable(what, path)
     data = args.data
@@ -337,6 +378,7 @@ def _cmd_fit(args):
         if not args.quiet:
             print("using the embedded demo data set (generated on first use)", file=sys.stderr)
         data = demo_path()
+    is_demo = args.data is None
     sources = [("training data", data)] + ([("test data (--test-data)", args.test_data)] if args.test_data else [])
     check_outputs(outputs, sources, [(what, p) for what, p in sources if os.path.isdir(p)])
     from .datasets import detect_format
@@ -357,11 +399,12 @@ def _cmd_fit(args):
     images = [("training image", r.path) for r in train if r.path]
     images += [("test image", r.path) for r in test if r.path] if test is not None else []
     check_outputs(outputs, images)
-    n_threads = (os.cpu_count() or 1) if args.n_jobs == -1 else max(1, args.n_jobs)
+    n_threads = resolve_n_jobs(args.n_jobs)
     train = check_images(train, args.skip_bad, n_threads, verbose=not args.quiet)
     if test is not None:
         test = check_images(test, args.skip_bad, n_threads, verbose=not args.quiet)
-    if test is None:
+    holdout = test is None
+    if holdout:
         warnings.warn(f"{data}: no test split {args.test_split!r}; evaluating on a seeded 30% hold-out of the "
                       f"training data (seed {args.seed})")
         train, test = train.holdout_split(0.3, seed=args.seed)
@@ -374,19 +417,95 @@ def _cmd_fit(args):
                         f"training classes {list(train.classes)}", "use the same class list for both", kind="classes")
     if not args.quiet:
         print(f"training on {len(train)} images ({train.root}), testing on {len(test)}", file=sys.stderr)
-    report = fit_and_evaluate(model, train, test, args.out, report_path, verbose=not args.quiet)
-    from .evaluation import format_report
-
-    print(format_report(report["metrics"]))
-    unreachable = report["unreachable_boxes"]["count"]
-    size = report.get("model_bytes")
-    size = f"{size / 1024:.0f} KiB" if size else "(size unknown)"
-    print(f"\n  fit {report['fit_seconds']:.1f} s   predict {report['predict_ms_per_image']:.1f} ms/image "
-          f"(median, one thread)   model {size}")
-    print(f"  mean IoU before refinement {report['mean_iou_before_refinement']:.3f}, after "
-          f"{report['mean_iou_after_refinement']:.3f}   unreachable training boxes {unreachable}")
-    print(f"  model: {args.out}   report: {report_path or 'none (--out is a stream; give --report PATH for one)'}")
+    report = fit_and_evaluate(model, train, test, model_path, report_path, verbose=not args.quiet,
+                              predictions_path=predictions_path)
+    if settings_path:
+        settings = {"command": "fit", "data": os.path.abspath(data), "format": fmt, "train_split": args.train_split,
+                    "test_split": args.test_split,
+                    "test_data": os.path.abspath(args.test_data) if args.test_data else None,
+                    "skip_bad": args.skip_bad, "params": model.get_params()}
+        atomic_write_text(settings_path, json.dumps(settings, indent=2, default=str) + "\n")
+    files = [(model_path, "the model (predict --model, Localizer.load)")]
+    if report_path:
+        files.append((report_path, "all metrics per class, training log, timings, memory"))
+    if run_dir:
+        files += [(settings_path, "the data and settings of this run"),
+                  (predictions_path, "the test detections (COCO results JSON)")]
+    print(fit_summary(report, files, data=data, test_split=None if args.test_data or holdout else args.test_split,
+                      test_data=args.test_data, demo=is_demo, seconds=time.perf_counter() - started,
+                      n_jobs=n_threads, first_test_image=test[0].path if len(test) else None))
     return 0
+
+
+# what each number of the summary means, in plain words (the definitions are classic_loc.evaluation's)
+_METRIC_WORDS = (
+    ("accuracy", "accuracy", "main (largest) object of each image: right class from the top detection"),
+    ("loc_accuracy", "loc_accuracy", "... and the top box overlaps it with IoU >= {iou}"),
+    ("mean_iou", "mean IoU", "mean overlap of the top box with the main object (1 = exact)"),
+    ("map50", "mAP50", "every object found and boxed (IoU >= {iou}): average precision, mean of classes"),
+    ("map", "mAP", "COCO's main number: the same averaged over IoU 0.50 to 0.95"),
+    ("presence_accuracy", "presence", "images rightly said to hold an object, or none"),
+)
+
+
+def _shell_word(text):
+    import shlex
+
+    return shlex.quote(str(text))
+
+
+def _unreachable(report, train):
+    n = report["unreachable_boxes"]["count"]
+    return (f"; {n} of {sum(train['per_class'].values())} training boxes unreachable by them (listed in the report)"
+            if n else "")
+
+
+def fit_summary(report, files, data, test_split, test_data, demo, seconds, n_jobs, first_test_image=None):
+    """The block ``fit`` ends with: what was trained, the test metrics in plain words, time, memory, files, next.
+
+    ``files`` are (path, what it is) pairs, the model first; ``test_split`` (with ``data``) or ``test_data``
+    names the test images for the ``evaluate`` command suggested (neither: none is suggested).
+    """
+    metrics, training, train = report["metrics"], report["training"], report["train"]
+    classes = training["classes"]
+    iou = metrics["iou_threshold"]
+    peak = training.get("peak_memory_mb")
+    lines = [f"classic_loc fit: done in {seconds:.0f} s on {n_jobs} process{'es' if n_jobs > 1 else ''}"
+             + (f", peak memory {peak:.0f} MB (all processes)" if peak else ""), ""]
+    sizes = [f"{w}x{h}" for w, h in training["window_pixels"]]
+    windows = (f"{sizes[0]} px for every class" if len(set(sizes)) == 1 else
+               ", ".join(f"{c} {size}" for c, size in zip(classes, sizes)) + " px")
+    lines += [f"  trained   {len(classes)} class{'es' if len(classes) != 1 else ''} ({', '.join(classes)}), "
+              f"{report['params']['features']} features, {train['images']} images with "
+              f"{sum(train['per_class'].values())} boxes",
+              f"  windows   {windows} (object plus context)" + _unreachable(report, train),
+              f"  tested    {report['test']['images']} images, {metrics['n_with_object']} with an object"
+              + (": the demo data, cluttered on purpose" if demo else "")]
+    if demo:
+        lines.append("            (look-alike shapes, occlusion, small objects), so scores are far from 1")
+    lines += ["", f"  {'metric':<13} {'value':>5}  what it measures"]
+    for key, name, words in _METRIC_WORDS:
+        lines.append(f"  {name:<13} {metrics[key]:5.3f}  {words.format(iou=iou)}")
+    size = report.get("model_bytes")
+    lines.append(f"  {'speed':<13} {report['predict_ms_per_image']:5.1f}  ms per image (median, one thread)"
+                 + (f"; model {size / 1024:.0f} KiB" if size else ""))
+    lines.append("")
+    width = max(len(path) for path, _ in files)
+    for i, (path, words) in enumerate(files):
+        lines.append(f"  {'files' if i == 0 else '':<9} {path:<{width}}  {words}")
+    model_path = _shell_word(files[0][0])
+    folder = os.path.dirname(files[0][0])
+    nxt = []
+    if first_test_image:
+        nxt.append(f"python -m classic_loc predict --model {model_path} {_shell_word(first_test_image)} "
+                   f"--draw {_shell_word(os.path.join(folder, 'drawn'))}")
+    predictions = next((p for p, _ in files if os.path.basename(p) == "predictions.json"), None)
+    if predictions and (test_data or test_split):
+        gt = _shell_word(test_data) if test_data else f"{_shell_word(data)} --split {_shell_word(test_split)}"
+        nxt.append(f"python -m classic_loc evaluate --gt {gt} --pred {_shell_word(predictions)}")
+    for i, command in enumerate(nxt):
+        lines += [""] * (i == 0) + [f"  {'' if i else 'next':<9} {command}"]
+    return "\n".join(lines)
 
 
 def _cmd_predict(args):
@@ -410,7 +529,9 @@ def _cmd_predict(args):
     if changes.get("cascade") is True and all(getattr(t, "haar", None) is None for t in model.templates_):
         warnings.warn(f"{args.model}: --set cascade=true has no effect: the model has no Haar features (train "
                       f"with --features haar, fhog+haar or hog+haar for a cascade)")
-    n_jobs = (os.cpu_count() or 1) if args.n_jobs == -1 else args.n_jobs
+    from .parallel import resolve_n_jobs
+
+    n_jobs = resolve_n_jobs(args.n_jobs)
     items = collect_images(args.inputs, skip_bad=args.skip_bad, exclude=[args.draw] if args.draw else ())
     if not items:
         raise DataError(" ".join(args.inputs), "", "no image files found", "give image files or folders of images",

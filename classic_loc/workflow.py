@@ -15,6 +15,7 @@ image decodes).
 
 import json
 import os
+import re
 import shutil
 import stat
 import tempfile
@@ -154,8 +155,56 @@ def _failed_write(what, path, exc, kept, tried):
                    os.fspath(path))
 
 
-def fit_and_evaluate(model, train, test, model_path=None, report_path=None, verbose=False, extra=None):
+# ------------------------------------------------------------------ run folders
+RUNS_IGNORE = "# written by classic_loc: the runs of `fit` are outputs, not sources\n*\n"
+
+
+def new_run_folder(project="runs", name="fit", exist_ok=False):
+    """Create and return the folder of a new run: ``project/name``, or ``name2``, ``name3``... if taken.
+
+    The number is the lowest free one above the highest used (as Ultralytics numbers its
+    ``runs/detect/train``, ``train2``...), taken by an atomic ``mkdir``, so two runs started at once
+    never share a folder. With ``exist_ok``, ``project/name`` itself is used, whether or not it
+    exists (its files are then replaced). A ``project`` folder this creates gets a ``.gitignore``
+    of ``*``, so runs made inside a git checkout leave ``git status`` clean.
+
+    Returns
+    -------
+    (folder, created) : (str, bool)
+        ``created`` is False only when ``exist_ok`` reused an existing folder.
+    """
+    if not name or name in (".", "..") or os.sep in name or (os.altsep and os.altsep in name):
+        raise DataError("--name", name, "is not a folder name", "give a plain name such as fit or faces",
+                        kind="usage")
+    if os.path.exists(project) and not os.path.isdir(project):
+        raise DataError(project, "--project", "is a file, not a folder", "give a folder for the runs",
+                        kind="usage")
+    if not os.path.isdir(project):
+        os.makedirs(project)
+        atomic_write_text(os.path.join(project, ".gitignore"), RUNS_IGNORE)
+    if exist_ok:
+        folder = os.path.join(project, name)
+        created = not os.path.isdir(folder)
+        os.makedirs(folder, exist_ok=True)
+        return folder, created
+    pattern = re.compile(re.escape(name) + r"(\d*)")
+    used = [int(m.group(1) or 1) for m in map(pattern.fullmatch, os.listdir(project)) if m]
+    number = max(used, default=0) + 1
+    while True:
+        folder = os.path.join(project, name if number == 1 else f"{name}{number}")
+        try:
+            os.mkdir(folder)
+            return folder, True
+        except FileExistsError:  # another run took it first
+            number += 1
+
+
+def fit_and_evaluate(model, train, test, model_path=None, report_path=None, verbose=False, extra=None,
+                     predictions_path=None):
     """Fit ``model`` on ``train``, evaluate on ``test``, save the model and a JSON report.
+
+    With ``predictions_path``, the test images' detections are also written there as a COCO
+    results JSON list (what ``evaluate --pred`` reads), with the test set's image ids.
 
     Worker processes (``n_jobs`` > 1) end with this process, however it ends
     (see :func:`classic_loc.parallel.workers_die_with_parent`). When the model or the report cannot be
@@ -191,6 +240,8 @@ def fit_and_evaluate(model, train, test, model_path=None, report_path=None, verb
         "training": {k: v for k, v in training.items() if k != "unreachable_boxes"},
         **(extra or {}),
     }
+    if predictions_path:
+        atomic_write_text(predictions_path, json.dumps(ev["predictions"]))
     report_failure = None
     if report_path:
         text = json.dumps(report, indent=2, default=str)

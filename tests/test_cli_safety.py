@@ -433,9 +433,10 @@ def test_check_images_decodes_each_image_once(voc, monkeypatch):
 # ------------------------------------------------------------------ 7. help
 def test_every_command_help_explains_its_options(capsys):
     for command, words in [("predict", ["--skip-bad", "relative to the deepest folder", "never the model",
-                                        "refused if it would overwrite an input", "-1: one per core"]),
+                                        "refused if it would overwrite an input", "default: -1, one per core"]),
                            ("fit", ["--skip-bad", "decoded once before training", "kept in a temporary folder",
-                                    "they end with this command"]),
+                                    "they end with this command", "default: -1, every core", "runs/fit2",
+                                    "A previous run is never replaced", "replacing that run's files"]),
                            ("evaluate", ["in (0, 1]", "never one of the input files"]),
                            ("demo", ["a new or empty folder"])]:
         with pytest.raises(SystemExit):
