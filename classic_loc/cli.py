@@ -425,15 +425,19 @@ def _fit_run(args, model, run_dir, started):
                     "test_data": os.path.abspath(args.test_data) if args.test_data else None,
                     "skip_bad": args.skip_bad, "params": model.get_params()}
         atomic_write_text(settings_path, json.dumps(settings, indent=2, default=str) + "\n")
-    files = [(model_path, "the model (predict --model, Localizer.load)")]
+    streamed = output_kind(model_path) == "stream"
+    files = [(model_path, "the model, written through (a device or pipe)" if streamed else
+              "the model (predict --model, Localizer.load)")]
     if report_path:
         files.append((report_path, "all metrics per class, training log, timings, memory"))
+    else:
+        files.append(("no report", "--out is a stream; give --report PATH for one"))
     if run_dir:
         files += [(settings_path, "the data and settings of this run"),
                   (predictions_path, "the test detections (COCO results JSON)")]
     print(fit_summary(report, files, data=data, test_split=None if args.test_data or holdout else args.test_split,
                       test_data=args.test_data, demo=is_demo, seconds=time.perf_counter() - started,
-                      n_jobs=n_threads, first_test_image=test[0].path if len(test) else None))
+                      n_jobs=n_threads, first_test_image=test[0].path if len(test) and not streamed else None))
     return 0
 
 

@@ -176,6 +176,7 @@ class _MemoryMonitor:
 
     def __init__(self):
         self.stage, self.peak, self.by_stage = "setup", 0, {}
+        self.seconds, self._since = {}, time.perf_counter()  # wall time per stage (a stage may come back: summed)
         self.available = tree_rss_bytes() is not None
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -197,14 +198,23 @@ class _MemoryMonitor:
         while not self._stop.wait(MEMORY_SAMPLE_SECONDS):
             self._sample()
 
+    def _clock(self):
+        now = time.perf_counter()
+        self.seconds[self.stage] = self.seconds.get(self.stage, 0.0) + now - self._since
+        self._since = now
+
     def set_stage(self, name):
-        if self.available:
+        self._clock()
+        if not self.available:
+            self.stage = name
+        else:
             self._sample()  # the end of the stage before
             with self._lock:
                 self.stage = name
             self._sample()
 
     def stop(self):
+        self._clock()
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
@@ -212,10 +222,12 @@ class _MemoryMonitor:
 
     def report(self):
         """``(peak_memory_mb, details)`` for the fit report."""
+        seconds = {k: round(v, 2) for k, v in self.seconds.items()}
         if not self.available:
-            return None, {"measured": False}
+            return None, {"measured": False, "seconds_by_stage": seconds}
         hwm = _vm_hwm_bytes()
         return round(self.peak / MB, 1), {
+            "seconds_by_stage": seconds,
             "measured": "sum of VmRSS over this process and its descendants, sampled every "
                         f"{MEMORY_SAMPLE_SECONDS} s",
             "peak_by_stage_mb": {k: round(v / MB, 1) for k, v in self.by_stage.items()},
