@@ -121,8 +121,10 @@ def build_parser():
         "fit", help="train a localizer on the train split, evaluate it on the test split, save model and report",
         description="Train the HOG + linear SVM localizer (hard-negative mining, calibration, ridge box "
                     "refinement) on the train split, evaluate it on the test split with the shared evaluator, "
-                    "print the metrics and timings, and write the model and a JSON report. Without --data it "
-                    "uses the embedded demo data set (generated on first use, no download).")
+                    "and write the model, a JSON report, the settings and the test predictions into a new run folder "
+                    "(runs/fit, runs/fit2, ...); it ends with a summary of what was trained, the test metrics in "
+                    "plain words, time, memory, the files and the next commands to try. Without --data it uses the "
+                    "embedded demo data set (generated on first use, no download).")
     fit.add_argument("--data", metavar="PATH", type=_path, help="dataset (VOC folder, COCO json, YOLO folder, CSV); default: demo data")
     fit.add_argument("--format", default="auto", choices=["auto", "voc", "coco", "yolo", "csv"],
                      help="dataset format (default: detected from the path)")

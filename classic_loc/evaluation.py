@@ -21,7 +21,7 @@ Image ids (one rule for every form, :meth:`Dataset.match_image_id`):
 An id that matches two images under the rule that decided (stems ``000123``
 and ``123`` for the integer 123), or none, is a DataError naming the id.
 
-Definitions (also in the README):
+Definitions (also in docs/evaluation.md):
 
 - per image, the *main object* is the ground-truth box with the largest area
   (the first on ties); the *top prediction* is the prediction with the highest

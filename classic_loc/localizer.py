@@ -215,7 +215,7 @@ class Localizer:
         At prediction, reject most windows with a cheap first stage before the full
         template (models with Haar features; the first stage, set at fit, passes 99% of
         the training positives: the HOG part of a HOG + Haar template, a tenth of a Haar
-        template's features). Faster, at a measured accuracy cost (see the README).
+        template's features). Faster, at a measured accuracy cost (see docs/benchmarks.md).
     min_score : float
         Detections below this calibrated probability are not reported.
     max_detections : int

@@ -199,7 +199,7 @@ class Dataset:
     def match_image_id(self, image_id, file="predictions", item=""):
         """Position of the image that a prediction's ``image_id`` names.
 
-        The rule, in order (also in the module docstring and the README):
+        The rule, in order (also in the module docstring and docs/evaluation.md):
         an integer when the ground truth has its own COCO ids
         (:attr:`own_coco_ids`): that COCO id only; otherwise the first rule that
         matches: the path relative to the dataset folder (forward slashes), the
