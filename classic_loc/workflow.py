@@ -240,12 +240,12 @@ def fit_and_evaluate(model, train, test, model_path=None, report_path=None, verb
         "training": {k: v for k, v in training.items() if k != "unreachable_boxes"},
         **(extra or {}),
     }
-    if predictions_path:
-        atomic_write_text(predictions_path, json.dumps(ev["predictions"]))
     report_failure = None
     if report_path:
         text = json.dumps(report, indent=2, default=str)
         _, report_failure = _rescue_write("report", report_path, lambda p: atomic_write_text(p, text))
+    if predictions_path and not (model_failure or report_failure):  # after the two that matter most
+        atomic_write_text(predictions_path, json.dumps(ev["predictions"]))
     if model_failure:
         error = _failed_write("model", model_path, *model_failure)
         if report_failure:  # both: one line that says where each is
