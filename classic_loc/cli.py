@@ -478,7 +478,7 @@ def fit_summary(report, files, data, test_split, test_data, demo, seconds, n_job
     peak = training.get("peak_memory_mb")
     lines = [f"classic_loc fit: done in {seconds:.0f} s on {n_jobs} process{'es' if n_jobs > 1 else ''}"
              + (f", peak memory {peak:.0f} MB (all processes)" if peak else ""), ""]
-    sizes = [f"{w}x{h}" for w, h in training["window_pixels"]]
+    sizes = [f"{cols}x{rows}" for rows, cols in training["window_pixels"]]  # (rows, cols) shown as width x height
     windows = (f"{sizes[0]} px for every class" if len(set(sizes)) == 1 else
                ", ".join(f"{c} {size}" for c, size in zip(classes, sizes)) + " px")
     lines += [f"  trained   {len(classes)} class{'es' if len(classes) != 1 else ''} ({', '.join(classes)}), "

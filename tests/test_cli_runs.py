@@ -169,7 +169,8 @@ def test_summary_layout():
                        first_test_image="d d/x.jpg")
     lines = text.splitlines()
     assert lines[0] == "classic_loc fit: done in 42 s on 2 processes, peak memory 512 MB (all processes)"
-    assert "  windows   a 72x72, b 64x80 px (object plus context); 2 of 10 training boxes unreachable" in text
+    # window_pixels are (rows, cols): shown as width x height
+    assert "  windows   a 72x72, b 80x64 px (object plus context); 2 of 10 training boxes unreachable" in text
     assert "  tested    8 images, 7 with an object: the demo data, cluttered on purpose" in text
     assert "  accuracy      0.500  main (largest) object" in text
     assert "  speed          12.3  ms per image (median, one thread); model 2 KiB" in text
