@@ -192,7 +192,9 @@ def build_parser():
                          "When DIR lies inside an input folder, its files are not read as inputs, so the same "
                          "command can run again")
     pr.add_argument("--threshold", type=_score,
-                    help="report detections with at least this calibrated score (default: the model's min_score)")
+                    help="report detections with at least this calibrated score (default: every detection the model "
+                         "reports, as Localizer.detect and fit's evaluation do; --draw then draws those of at least "
+                         "the model's min_score)")
     pr.add_argument("--n-jobs", type=_n_jobs, default=-1,
                     help="images processed in parallel threads (default: -1, one per core this process may use; "
                          "1 for one image at a time); results do not depend on it")

@@ -612,13 +612,15 @@ def _predict_one(model, path, image_id, threshold, draw_dir, skip_bad, drawn=Non
             return [], err
         raise
     det = model.detect(image)
-    keep = det.scores >= threshold
-    det.boxes, det.labels, det.scores = det.boxes[keep], det.labels[keep], det.scores[keep]
+    if threshold is not None:
+        keep = det.scores >= threshold
+        det.boxes, det.labels, det.scores = det.boxes[keep], det.labels[keep], det.scores[keep]
     if draw_dir:
         from .draw import draw_detections
 
         target = drawn_path(draw_dir, image_id)
-        drawn_image = draw_detections(image, det.boxes, det.labels, det.scores, model.classes_)
+        shown = det.scores >= (model.min_score if threshold is None else threshold)
+        drawn_image = draw_detections(image, det.boxes[shown], det.labels[shown], det.scores[shown], model.classes_)
         atomic_write_bytes(target, _encode(drawn_image, target))
         if drawn is not None:
             drawn.append(target)
@@ -629,6 +631,10 @@ def iter_predictions(model, paths, threshold=None, draw_dir=None, n_jobs=1, verb
                      skip_bad=False, record_drawn=False):
     """Yield each image's COCO results (a list), in order, streaming.
 
+    ``threshold``: report the detections scoring at least this; None (the default): every detection
+    :meth:`~classic_loc.Localizer.detect` reports, so the results are the model's own (its
+    ``min_score`` floors the per-class scores, before the size calibration), and the drawn images
+    show those of at least ``min_score``.
     ``image_id`` of the results is ``image_ids[i]`` (default :func:`relative_ids`
     of the paths: for the images of one folder, their file names). With
     ``draw_dir``, each image is also written there with its detections drawn,
@@ -645,7 +651,6 @@ def iter_predictions(model, paths, threshold=None, draw_dir=None, n_jobs=1, verb
     stops early: :func:`collect_images` then leaves them out of the inputs as long
     as they are unchanged (``predict a/ --draw a/drawn`` can run again).
     """
-    threshold = model.min_score if threshold is None else threshold
     paths = list(paths)
     ids = list(image_ids) if image_ids is not None else relative_ids(paths)
     if draw_dir:

@@ -139,3 +139,18 @@ def test_model_files_from_before_it_load_without_it(fitted_pair, tmp_path):
     assert old.size_calibration_ is None and old.size_calibration is False
     d = old.detect(test.image(0))
     assert np.all(np.diff(d.scores) <= 0)
+
+
+def test_predict_reports_what_detect_reports(fitted_pair, tmp_path):
+    """The command line's default output is the model's own detections, so `predict` then `evaluate` gives the
+    fit's figures: recalibrated scores below min_score are not dropped a second time."""
+    from classic_loc.workflow import predict_files
+
+    on, _, test = fitted_pair
+    paths = [r.path for r in test][:4]
+    results = predict_files(on, paths)
+    detections = [on.detect(p) for p in paths]
+    assert len(results) == sum(len(d) for d in detections)
+    assert any(s < on.min_score for d in detections for s in d.scores)  # the case that matters is here
+    assert sorted(r["score"] for r in results) == pytest.approx(sorted(float(s) for d in detections for s in d.scores))
+    assert len(predict_files(on, paths, threshold=on.min_score)) < len(results)
