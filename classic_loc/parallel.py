@@ -6,6 +6,7 @@ however it ends, even by SIGKILL (:func:`workers_die_with_parent`), so a killed
 ``fit`` leaves no process behind.
 """
 
+import collections
 import os
 import re
 import sys
@@ -15,7 +16,8 @@ from contextlib import contextmanager
 
 from ._fileio import remove_stale
 
-__all__ = ["available_cores", "resolve_n_jobs", "parallel_map", "workers_die_with_parent", "remove_stale_worker_files"]
+__all__ = ["available_cores", "resolve_n_jobs", "parallel_map", "parallel_imap", "workers_die_with_parent",
+           "remove_stale_worker_files"]
 
 SHARED_MEMORY = "/dev/shm"
 # what loky and joblib leave in shared memory when every process of a run is killed at once (an OOM kill, `docker
@@ -61,6 +63,72 @@ def parallel_map(func, items, n_jobs):
             _swept.append(remove_stale_worker_files())
     with workers_die_with_parent():
         return Parallel(n_jobs=n_jobs)(delayed(func)(item) for item in items)
+
+
+def parallel_imap(func, items, n_jobs, ahead=None):
+    """Yield ``func(item)`` for each of ``items``, in order, computed in ``n_jobs`` worker processes (n_jobs != 1).
+
+    Unlike :func:`parallel_map`, the results stream: the workers go on with the next items while
+    the caller works on a result, and at most ``ahead`` items are in the workers or done and not
+    yet taken (the memory held), read before each new item is sent: an int, or a function of no
+    argument (default ``2 * n_jobs``). Closing the generator early cancels the items not started.
+
+    The workers are loky's (joblib's process pool), ending with this process
+    (:func:`workers_die_with_parent`). When the caller chose another joblib backend
+    (``joblib.parallel_config``, e.g. Dask), the items go to it through :func:`parallel_map` in
+    groups of ``ahead``.
+    """
+    limit = ahead if callable(ahead) else (lambda: ahead or 2 * n_jobs)
+    items = iter(items)
+    if n_jobs == 1:
+        for item in items:
+            yield func(item)
+        return
+    executor = _loky_executor(n_jobs)
+    if executor is None:  # another joblib backend, or no loky: groups through joblib
+        while True:
+            group = [item for _, item in zip(range(max(1, limit())), items)]
+            if not group:
+                return
+            yield from parallel_map(func, group, n_jobs)
+    pending = collections.deque()
+    try:
+        while True:
+            while len(pending) < max(1, limit()):
+                item = next(items, _END)
+                if item is _END:
+                    break
+                pending.append(executor.submit(func, item))
+            if not pending:
+                return
+            yield pending.popleft().result()
+    finally:
+        for future in pending:
+            future.cancel()
+
+
+_END = object()
+
+
+def _loky_executor(n_jobs):
+    """joblib's reusable pool of ``n_jobs`` loky processes, dying with this one; None under another joblib backend."""
+    try:
+        from joblib._parallel_backends import LokyBackend
+        from joblib.executor import get_memmapping_executor
+        from joblib.parallel import get_active_backend
+    except ImportError:
+        return None
+    if not isinstance(get_active_backend()[0], LokyBackend):
+        return None
+    with _sweep_lock:
+        if not _swept:
+            _swept.append(remove_stale_worker_files())
+    main = threading.current_thread() is threading.main_thread()
+    # as joblib's workers: BLAS and OpenMP get this process's cores shared out (unless set), idle workers stay 5 min
+    threads = str(max(1, available_cores() // n_jobs))
+    env = {var: os.environ.get(var, threads) for var in LokyBackend.MAX_NUM_THREADS_VARS}
+    return get_memmapping_executor(n_jobs, timeout=300, initializer=_die_with_parent, initargs=(os.getpid(), main),
+                                   env=env)
 
 
 def remove_stale_worker_files(folder=SHARED_MEMORY, min_age=_WORKER_FILES_MIN_AGE):

@@ -5,7 +5,10 @@ import subprocess
 import sys
 import time
 
-from classic_loc.parallel import parallel_map, remove_stale_worker_files
+import joblib
+import pytest
+
+from classic_loc.parallel import parallel_imap, parallel_map, remove_stale_worker_files
 
 
 def _square(x):
@@ -15,6 +18,42 @@ def _square(x):
 def test_parallel_map_keeps_the_order_in_processes_and_in_this_process():
     items = list(range(20))
     assert parallel_map(_square, items, 1) == parallel_map(_square, iter(items), 2) == [x * x for x in items]
+
+
+def _fail_on_three(x):
+    if x == 3:
+        raise ValueError("item 3 is bad")
+    return x
+
+
+def test_parallel_imap_streams_in_order_with_at_most_ahead_items_out():
+    pulled = []
+
+    def items():
+        for x in range(30):
+            pulled.append(x)
+            yield x
+
+    out = []
+    for res in parallel_imap(_square, items(), 2, ahead=lambda: 5):
+        out.append(res)
+        assert len(pulled) - len(out) <= 4  # 5 out when the result was taken; one of them is taken now
+    assert out == [x * x for x in range(30)]
+    assert list(parallel_imap(_square, range(7), 1)) == [x * x for x in range(7)]
+    # under another joblib backend the items go through it (in groups of ahead), in order
+    with joblib.parallel_config(backend="threading"):
+        assert list(parallel_imap(_square, iter(range(11)), 2, ahead=3)) == [x * x for x in range(11)]
+
+
+def test_parallel_imap_raises_a_worker_error_and_stops_early():
+    gen = parallel_imap(_fail_on_three, range(100), 2, ahead=4)
+    assert [next(gen) for _ in range(3)] == [0, 1, 2]
+    with pytest.raises(ValueError, match="item 3 is bad"):
+        next(gen)
+    gen = parallel_imap(_square, range(100), 2, ahead=4)
+    assert next(gen) == 0
+    gen.close()  # the items not started are cancelled; nothing hangs
+    assert list(parallel_imap(_square, range(5), 2)) == [0, 1, 4, 9, 16]  # the pool still works
 
 
 def _dead_pid():

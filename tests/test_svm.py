@@ -70,3 +70,19 @@ def test_the_data_is_not_copied():
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert peak < 0.2 * (pos.nbytes + neg.nbytes), peak
+
+
+def test_threads_give_the_same_solution_as_one_and_the_optimum(monkeypatch):
+    """The products run over fixed parts of the rows whatever the number of threads: bit-identical weights."""
+    import classic_loc.training.svm as svm
+
+    monkeypatch.setattr(svm, "PART_ROWS", 64)  # 1100 rows in 18 parts, the last of each block partial
+    pos, neg = _data(100, 1000, 150, 3)
+    blocks = [(pos, 1, 0.1 * 2.5), (neg, -1, 0.1)]
+    one = fit_linear_svm(blocks, tol=1e-7)
+    for n_threads in (2, 3):
+        w, b, n_iter = fit_linear_svm(blocks, tol=1e-7, n_threads=n_threads)
+        assert np.array_equal(w, one[0]) and b == one[1] and n_iter == one[2]
+    w_ref, b_ref = _liblinear(pos, neg, 0.1, 2.5, False)
+    f_ref, f = svm_objective(blocks, w_ref, b_ref), svm_objective(blocks, one[0], one[1])
+    assert abs(f - f_ref) <= 1e-5 * f_ref

@@ -14,13 +14,14 @@ What a fit holds does not grow with the number of training images; at most:
   random subset of them when there are more); its negative cache holds ``max_negatives`` rows
   or what its positives leave of its share, whichever is fewer. The SVM solver works on these
   rows in place (:func:`_fit_svm`: no copy, no float64 or sparse version of them).
-- the results of a wave of images in flight between the worker processes and this one
+- the results of the images in flight between the worker processes and this one
   (:data:`WAVE_IMAGES` images, fewer when their results are large, :data:`WAVE_BYTES`), each
   image's at most :data:`IMAGE_BYTES` (a random subset of its windows when over; for mined
   negatives, the hardest);
-- the ridge's sufficient statistics, accumulated image by image in a pass of their own after
-  mining (``8 D_k**2`` bytes per class, :data:`RIDGE_STATS_BYTES` for all classes; a class
-  over it is fitted on a uniform random subset of its windows of :data:`RIDGE_SAMPLE_BYTES`).
+- the ridge's sufficient statistics, accumulated image by image in the first pass, beside the
+  positives and the first negatives, and freed when the ridge is solved at the end of that
+  pass (``8 D_k**2`` bytes per class, :data:`RIDGE_STATS_BYTES` for all classes; a class over
+  it is fitted on a uniform random subset of its windows of :data:`RIDGE_SAMPLE_BYTES`).
 
 Where no cap bites, the model is the one of keeping every window: the same windows, the same
 negative cache (the easiest go first, see :func:`_negative_cache`), the same SVM optimum (up to
@@ -41,7 +42,7 @@ import numpy as np
 from .._progress import log, progress
 from ..boxes import _intersection, box_area, box_iou
 from ..errors import DataError
-from ..parallel import parallel_map
+from ..parallel import parallel_imap
 from ..pyramid import reachable_scales, scale_range
 from ..scan import Template, detect_image, recalibrate, scan_image, size_features, template_dim
 from .haar_select import candidate_pool, l1_select
@@ -61,9 +62,9 @@ SAMPLE_BYTES = 640 * MB
 POSITIVE_SHARE = 0.15
 #: Bytes of one image's results (windows) at most.
 IMAGE_BYTES = 32 * MB
-#: Images whose results are in flight at once (one wave of work for the processes) at most ...
+#: Images in flight at once (sent to the processes, or done and not yet taken by this one) at most ...
 WAVE_IMAGES = 32
-#: ... and fewer when the largest result seen so far times the wave would exceed these bytes (at least 2 per process).
+#: ... and fewer when the largest result seen so far times their number would exceed these bytes (at least 2 per process).
 WAVE_BYTES = 96 * MB
 #: Bytes of the ridge's statistics (8 D**2 per class) at most; classes over it use a sample of their windows.
 RIDGE_STATS_BYTES = 512 * MB
@@ -132,7 +133,7 @@ def _large_blocks_to_the_os():
 
     Its default raises the threshold for mmap'ed blocks each time one is freed (up to 32 MiB),
     after which freed arrays stay in the heap: the many short-lived arrays of a fit (an image's
-    windows, a wave's results) then hold hundreds of MB (measured: the main process's peak
+    windows, the results in flight) then hold hundreds of MB (measured: the main process's peak
     784 -> 479 MB on a 40-image set). Fixing the threshold at its initial 128 KiB stops that.
     Nothing elsewhere than glibc.
     """
@@ -234,7 +235,7 @@ class _MemoryMonitor:
             "main_process_vm_hwm_mb": None if hwm is None else round(hwm / MB, 1)}
 
 
-# ------------------------------------------------------------------ work over images, in waves
+# ------------------------------------------------------------------ work over images, streamed from the processes
 def _run_job(job):
     _large_blocks_to_the_os()
     task, dataset, originals = job
@@ -252,10 +253,12 @@ def _nbytes(obj):
 class _Stream:
     """``task(dataset, i, i)`` for every image index in ``indices``, in order (iterate it); in processes when n_jobs != 1.
 
-    The images go to the processes in waves (each job carries its image's record alone:
-    ``task(sub_dataset, 0, i)``) of :data:`WAVE_IMAGES`, fewer when the largest result seen so
-    far times the wave exceeds :data:`WAVE_BYTES` (at least 2 per process): at most one wave's
-    results are held, and each is dropped once consumed. ``largest`` is the largest result's bytes.
+    Each job carries its image's record alone (``task(sub_dataset, 0, i)``). The results stream
+    (:func:`~classic_loc.parallel.parallel_imap`): the processes go on with the next images while
+    this one takes a result. At most :data:`WAVE_IMAGES` images are in flight or done and not yet
+    taken, fewer when the largest result seen so far times their number exceeds :data:`WAVE_BYTES`
+    (at least 2 per process); each result is dropped once consumed. ``largest`` is the largest
+    result's bytes.
     """
 
     def __init__(self, n_jobs, task, dataset, indices, desc, verbose):
@@ -263,33 +266,26 @@ class _Stream:
         self.indices = [int(i) for i in indices]
         self.largest = 0
 
+    def _ahead(self):
+        return max(2 * self.n_jobs, min(WAVE_IMAGES, WAVE_BYTES // max(self.largest, 1)))
+
     def __iter__(self):
         indices, n_jobs = self.indices, self.n_jobs
         bar = progress(iter(()), self.desc, self.verbose, total=len(indices)) if self.verbose else None
+        if n_jobs == 1 or len(indices) < 8:
+            results = (self.task(self.dataset, i, i) for i in indices)
+        else:
+            jobs = ((self.task, self.dataset.subset([i]), [i]) for i in indices)
+            results = (out[0] for out in parallel_imap(_run_job, jobs, n_jobs, self._ahead))
         try:
-            if n_jobs == 1 or len(indices) < 8:
-                for i in indices:
-                    res = self.task(self.dataset, i, i)
-                    self.largest = max(self.largest, _nbytes(res))
-                    yield res
-                    if bar is not None:
-                        bar.update(1)
-                return
-            s = 0
-            while s < len(indices):
-                wave = max(2 * n_jobs, min(WAVE_IMAGES, WAVE_BYTES // max(self.largest, 1)))
-                part = indices[s:s + wave]
-                s += len(part)
-                out = parallel_map(_run_job, [(self.task, self.dataset.subset([i]), [i]) for i in part], n_jobs)
-                out.reverse()
-                while out:
-                    res = out.pop()[0]
-                    self.largest = max(self.largest, _nbytes(res))
-                    yield res
-                    del res
+            for res in results:
+                self.largest = max(self.largest, _nbytes(res))
+                yield res
+                del res
                 if bar is not None:
-                    bar.update(len(part))
+                    bar.update(1)
         finally:
+            results.close()
             if bar is not None:
                 bar.close()
 
@@ -466,8 +462,8 @@ def _negative_cache(old, new, template, cap):
 
 # ------------------------------------------------------------------ the SVMs, on the cached rows in place
 def _one_blas_thread():
-    """A context in which BLAS uses one thread: the classes' SVMs run in threads of their own, and the
-    solver's sums then do not depend on the number of processes asked for."""
+    """A context in which BLAS uses one thread: the SVM solver runs its products in threads of its own, and
+    its sums then do not depend on the number of processes asked for."""
     try:
         from threadpoolctl import threadpool_limits
 
@@ -478,32 +474,33 @@ def _one_blas_thread():
         return contextlib.nullcontext()
 
 
-def _fit_svm(pos, neg, C, start=None):
+def _fit_svm(pos, neg, C, start=None, n_threads=1):
     """The class's linear SVM (weights (D,) float32, bias) on its cached rows, read in place.
 
     ``LinearSVC(C, loss="squared_hinge", class_weight={1: max(1, n_neg / n_pos / 4), 0: 1})``'s
     problem, solved by :func:`~classic_loc.training.svm.fit_linear_svm` (the same optimum, without
-    liblinear's float64 and sparse copies of the rows), from ``start`` = (weights, bias) if given.
+    liblinear's float64 and sparse copies of the rows), from ``start`` = (weights, bias) if given,
+    with its products over the rows in ``n_threads`` threads.
     """
     from .svm import fit_linear_svm
 
     cw = max(1.0, len(neg) / max(len(pos), 1) / 4)
     w, b, _ = fit_linear_svm([(pos, 1, C * cw), (neg, -1, C)],
-                             w0=None if start is None else np.r_[np.asarray(start[0], np.float64), start[1]])
+                             w0=None if start is None else np.r_[np.asarray(start[0], np.float64), start[1]],
+                             n_threads=n_threads)
     return w, b
 
 
 def _fit_svms(pos, neg, C, n_jobs, start=None):
-    """Every class's SVM (:func:`_fit_svm`), in up to ``n_jobs`` threads (the rows are shared, not copied)."""
-    n_k = len(pos)
-    one = lambda k: _fit_svm(pos[k], neg[k], C, None if start is None else start[k])  # noqa: E731
-    with _one_blas_thread():
-        if n_jobs == 1 or n_k == 1:
-            return [one(k) for k in range(n_k)]
-        from concurrent.futures import ThreadPoolExecutor
+    """Every class's SVM (:func:`_fit_svm`), one class after the other, each on ``n_jobs`` threads.
 
-        with ThreadPoolExecutor(min(n_jobs, n_k), thread_name_prefix="classic-loc-svm") as pool:
-            return list(pool.map(one, range(n_k)))
+    The rows are shared, not copied. Splitting each class's products over the threads keeps every
+    core busy whatever the number of classes (one class per thread left cores idle with fewer
+    classes than cores, and at the last class of an odd number).
+    """
+    with _one_blas_thread():
+        return [_fit_svm(pos[k], neg[k], C, None if start is None else start[k], n_threads=n_jobs)
+                for k in range(len(pos))]
 
 
 # ------------------------------------------------------------------ the ridge, from streamed statistics
@@ -600,10 +597,10 @@ class _Task:
 
 
 class _Initial(_Task):
-    """Positives and first negatives of an image, or with ``regression`` its box-regression windows.
+    """Positives and first negatives of an image, and with ``regression`` its box-regression windows.
 
-    Returns ``(pos, neg, rows dropped)`` (lists of arrays per class) or ``(reg, rows dropped)``, at most
-    :data:`IMAGE_BYTES` (a random subset of each part when over).
+    Returns ``(pos, neg, reg, rows dropped)`` (lists per class; ``reg`` of (features, deltas) pairs, empty
+    without ``regression``), at most :data:`IMAGE_BYTES` together (a random subset of each part when over).
     """
 
     def __init__(self, p, templates, regression=False):
@@ -617,17 +614,20 @@ class _Initial(_Task):
         positives = [rec.boxes[(rec.labels == k) & _usable(rec)] for k in range(n_k)]  # no difficult or crowd
         avoid = [rec.boxes[rec.labels == k] for k in range(n_k)]  # ... which are no negatives either
         pos, neg, reg = image_samples(image, positives, avoid, self.templates, p["fp"], p,
-                                      np.random.default_rng([p["seed"], i]), samples=not self.regression,
-                                      regression=self.regression)
-        cap_rng = np.random.default_rng([p["seed"], i, 1])
-        if self.regression:
-            total = sum(x.nbytes + y.nbytes for x, y in reg)
-            if total <= IMAGE_BYTES:
-                return reg, 0
-            keep = [np.sort(cap_rng.choice(len(x), int(len(x) * IMAGE_BYTES / total), replace=False)) for x, _ in reg]
-            return [(x[kk], y[kk]) for (x, y), kk in zip(reg, keep)], sum(len(x) - len(kk) for (x, _), kk in zip(reg, keep))
-        parts, dropped = _cap_rows(pos + neg, IMAGE_BYTES, cap_rng)
-        return parts[:n_k], parts[n_k:], dropped
+                                      np.random.default_rng([p["seed"], i]), regression=self.regression)
+        # over IMAGE_BYTES together, the samples and the regression windows each keep the same share of their rows
+        sample_bytes = sum(x.nbytes for x in pos + neg)
+        reg_bytes = sum(x.nbytes + y.nbytes for x, y in reg) if self.regression else 0
+        frac = min(1.0, IMAGE_BYTES / max(sample_bytes + reg_bytes, 1))
+        parts, dropped = _cap_rows(pos + neg, frac * sample_bytes, np.random.default_rng([p["seed"], i, 1]))
+        if not self.regression:
+            return parts[:n_k], parts[n_k:], [], dropped
+        if frac < 1.0:
+            cap_rng = np.random.default_rng([p["seed"], i, 1])
+            keep = [np.sort(cap_rng.choice(len(x), int(len(x) * frac), replace=False)) for x, _ in reg]
+            dropped += sum(len(x) - len(kk) for (x, _), kk in zip(reg, keep))
+            reg = [(x[kk], y[kk]) for (x, y), kk in zip(reg, keep)]
+        return parts[:n_k], parts[n_k:], reg, dropped
 
 
 class _Mine(_Task):
@@ -693,7 +693,7 @@ def _select_haar(dataset, fit_idx, geometry, p, rng, verbose):
     per_class = HAAR_SAMPLE_BYTES // max(len(geometry), 1) // 2
     pos = [_Reservoir(2 * len(pool), per_class // (8 * len(pool)), res_rng) for pool in pools]
     neg = [_Reservoir(2 * len(pool), per_class // (8 * len(pool)), res_rng) for pool in pools]
-    for ps, ns, _ in _Stream(p["n_jobs"], _Initial(q, cand), dataset, images, "Haar feature selection", verbose):
+    for ps, ns, _, _ in _Stream(p["n_jobs"], _Initial(q, cand), dataset, images, "Haar feature selection", verbose):
         for k in range(len(geometry)):
             pos[k].add(ps[k])
             neg[k].add(ns[k])
@@ -898,7 +898,7 @@ def _train(dataset, p, verbose, monitor):
     n_cal = int(round(p["calibration_fraction"] * len(dataset))) if len(dataset) >= 10 else 0
     cal_idx, fit_idx = np.sort(order[:n_cal]), np.sort(order[n_cal:])
 
-    # 1. positives and first negatives (the box-regression windows come in a pass of their own, step 3)
+    # 1. positives, first negatives and the box-regression windows, in one pass over the images
     per_image = lambda total: max(1, int(math.ceil(total / max(len(fit_idx), 1))))  # noqa: E731
     mined = p["max_negatives_per_image"]
     p = dict(p, random_negatives_per_image=per_image(p["n_random_negatives"]),
@@ -926,13 +926,38 @@ def _train(dataset, p, verbose, monitor):
         streams.append(_Stream(p["n_jobs"], *args, verbose))
         return streams[-1]
 
+    # the ridge's statistics (or samples) of the box-regression windows, gathered in the same pass
+    budget, fits = RIDGE_STATS_BYTES, []
+    for d in dims:
+        fits.append(8 * d * d <= budget)
+        budget -= 8 * d * d if fits[-1] else 0
+    n_sampled = max(1, n_k - sum(fits))
+    ridge_rng = np.random.default_rng([p["seed"], 4])
+    stats = [_RidgeStats(d) if ok else _RidgeSample(d, RIDGE_SAMPLE_BYTES // n_sampled // (4 * (d + 4)), ridge_rng)
+             for d, ok in zip(dims, fits)]
+
     monitor.set_stage("positives and negatives")
-    for ps, ns, dropped in stream(_Initial(p, geometry), dataset, fit_idx, "positives and negatives"):
+    for ps, ns, reg, dropped in stream(_Initial(p, geometry, regression=True), dataset, fit_idx,
+                                       "positives and negatives"):
         for k in range(n_k):
             pos_res[k].add(ps[k])
             neg[k].add_unscored(ns[k])
+            stats[k].add(*reg[k])
         memory["image_cap_dropped_rows"] += dropped
-        del ps, ns
+        del ps, ns, reg
+    # 3. ridge box regression per class, solved now (it does not depend on the SVMs) to free its statistics
+    monitor.set_stage("box regression")
+    ridge, how = [None] * n_k, {}
+    for k in range(n_k):
+        st = stats[k]
+        n_rows = st.n + st._rows if fits[k] else st.res.seen
+        how[dataset.classes[k]] = {"windows": int(n_rows), "solved": "statistics" if fits[k] else
+                                   f"a random {st.res.n} of them"}
+        if n_rows:
+            ridge[k] = st.solve(p["ridge_alpha"])
+        stats[k] = None
+    memory["ridge"] = how
+    del stats
     pos = [r.array() for r in pos_res]
     memory["positives_found"] = dict(zip(dataset.classes, (r.seen for r in pos_res)))
     memory["positives_dropped"] = dict(zip(dataset.classes, (r.dropped for r in pos_res)))
@@ -990,32 +1015,10 @@ def _train(dataset, p, verbose, monitor):
     templates = [_first_stage(t, pos[k], fp, t.raw_floor(p["min_score"])) for k, t in enumerate(templates)]
     del pos, pos_res
 
-    # 3. ridge box regression per class, from statistics accumulated image by image
-    monitor.set_stage("box regression")
-    budget, fits, how = RIDGE_STATS_BYTES, [], {}
-    for k, d in enumerate(dims):
-        fits.append(8 * d * d <= budget)
-        budget -= 8 * d * d if fits[-1] else 0
-    n_sampled = max(1, n_k - sum(fits))
-    ridge_rng = np.random.default_rng([p["seed"], 4])
-    stats = [_RidgeStats(d) if ok else _RidgeSample(d, RIDGE_SAMPLE_BYTES // n_sampled // (4 * (d + 4)), ridge_rng)
-             for d, ok in zip(dims, fits)]
-    for reg, cut in stream(_Initial(p, geometry, regression=True), dataset, fit_idx, "box regression"):
-        for k in range(n_k):
-            stats[k].add(*reg[k])
-        memory["image_cap_dropped_rows"] += cut
-        del reg
-    for k, t in enumerate(templates):
-        st = stats[k]
-        n_rows = st.n + st._rows if fits[k] else st.res.seen
-        how[dataset.classes[k]] = {"windows": int(n_rows), "solved": "statistics" if fits[k] else
-                                   f"a random {st.res.n} of them"}
-        if n_rows:
-            coef, intercept = st.solve(p["ridge_alpha"])
-            t.ridge, t.ridge_bias = coef.astype(np.float32), np.asarray(intercept, np.float64)
-        stats[k] = None
-    memory["ridge"] = how
-    del stats
+    # 3. the ridges, solved after the first pass
+    for t, fitted in zip(templates, ridge):
+        if fitted is not None:
+            t.ridge, t.ridge_bias = fitted[0].astype(np.float32), np.asarray(fitted[1], np.float64)
 
     # 4. size calibration, presence threshold and the effect of refinement, on the held-out images
     monitor.set_stage("presence threshold")

@@ -19,35 +19,73 @@ The solution is the same optimum as liblinear's (the objective is strictly conve
 check the objective and the weights against ``LinearSVC`` on the same data.
 """
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
-__all__ = ["fit_linear_svm", "svm_objective"]
+__all__ = ["fit_linear_svm", "svm_objective", "PART_ROWS"]
+
+#: Rows of one part of the data: products are summed part by part, in this fixed partition, whatever the
+#: number of threads, so the solution does not depend on it. Large enough that each part's matrix-vector
+#: product runs in BLAS without the GIL for most of its time (small products do not scale over threads).
+PART_ROWS = 4096
 
 
 class _Blocks:
-    """Row blocks ``X_j`` (n_j, D) float32 with label ``y_j`` (+1 or -1) and cost ``C_j`` each, plus the intercept."""
+    """Row blocks ``X_j`` (n_j, D) float32 with label ``y_j`` (+1 or -1) and cost ``C_j`` each, plus the intercept.
 
-    def __init__(self, blocks, intercept_scaling):
+    The products with the data run over parts of at most :data:`PART_ROWS` rows of a block (views,
+    not copies), in ``pool``'s threads if given; partial sums are added in the parts' order.
+    """
+
+    def __init__(self, blocks, intercept_scaling, pool=None):
         self.blocks = [(np.ascontiguousarray(x, dtype=np.float32), float(y), float(c)) for x, y, c in blocks]
         self.dim = self.blocks[0][0].shape[1]
         self.s = float(intercept_scaling)
         self.y = np.concatenate([np.full(len(x), y) for x, y, _ in self.blocks])
         self.c = np.concatenate([np.full(len(x), c) for x, _, c in self.blocks])
+        self.parts, start = [], 0  # (rows view, first row, end row) in the concatenated order
+        for x, _, _ in self.blocks:
+            for a in range(0, len(x), PART_ROWS):
+                self.parts.append((x[a:a + PART_ROWS], start + a, start + min(a + PART_ROWS, len(x))))
+            start += len(x)
+        self.pool = pool
+
+    def _map(self, func):
+        if self.pool is None or len(self.parts) == 1:
+            return [func(part) for part in self.parts]
+        return list(self.pool.map(func, self.parts))
 
     def dot(self, v):
         """X_aug @ v, (n,) float64."""
         w32, b = v[:self.dim].astype(np.float32), v[self.dim] * self.s
-        return np.concatenate([x @ w32 for x, _, _ in self.blocks]).astype(np.float64) + b
+        return np.concatenate(self._map(lambda part: part[0] @ w32)).astype(np.float64) + b
 
     def tdot(self, u):
         """X_aug^T @ u, (D + 1,) float64."""
+        u32 = u.astype(np.float32)
         out = np.zeros(self.dim + 1)
-        start = 0
-        for x, _, _ in self.blocks:
-            part = u[start:start + len(x)]
-            start += len(x)
-            out[:self.dim] += part.astype(np.float32) @ x
-            out[self.dim] += part.sum() * self.s
+        for partial in self._map(lambda part: u32[part[1]:part[2]] @ part[0]):
+            out[:self.dim] += partial
+        out[self.dim] = u.sum() * self.s
+        return out
+
+    def hess(self, ca, v):
+        """X_aug^T (ca * (X_aug @ v)), (D + 1,) float64: both products on a part at once."""
+        w32, b = v[:self.dim].astype(np.float32), np.float32(v[self.dim] * self.s)
+        ca32 = ca.astype(np.float32)
+
+        def part_product(part):
+            x, a, e = part
+            u = x @ w32
+            u += b
+            u *= ca32[a:e]
+            return u @ x, float(u.sum(dtype=np.float64))
+
+        out = np.zeros(self.dim + 1)
+        for partial, total in self._map(part_product):
+            out[:self.dim] += partial
+            out[self.dim] += total * self.s
         return out
 
 
@@ -75,7 +113,7 @@ def _line_search(z, d, y, c, ws, ss):
     return t
 
 
-def fit_linear_svm(blocks, intercept_scaling=1.0, tol=1e-5, max_iter=200, max_cg=250, w0=None):
+def fit_linear_svm(blocks, intercept_scaling=1.0, tol=1e-5, max_iter=200, max_cg=250, w0=None, n_threads=1):
     """Minimise the L2-regularised squared-hinge SVM objective over row blocks; returns ``(w (D,) float32, b)``.
 
     Parameters
@@ -90,12 +128,23 @@ def fit_linear_svm(blocks, intercept_scaling=1.0, tol=1e-5, max_iter=200, max_cg
         Newton steps, and conjugate-gradient iterations per step, at most.
     w0 : (D + 1,) array, optional
         Starting point ``[w, b / intercept_scaling]`` (e.g. the previous mining round's solution).
+    n_threads : int
+        Threads for the products with the data (run BLAS with one thread each). The solution is the
+        same for any number: the data's parts and the order of their sums are fixed (:data:`PART_ROWS`).
 
     Returns
     -------
     w : (D,) float32, b : float, n_iter : int
     """
-    data = _Blocks([(x, y, c) for x, y, c in blocks if len(x)], intercept_scaling)
+    blocks = [(x, y, c) for x, y, c in blocks if len(x)]
+    if n_threads > 1:
+        with ThreadPoolExecutor(n_threads, thread_name_prefix="classic-loc-svm") as pool:
+            return _newton(_Blocks(blocks, intercept_scaling, pool), tol, max_iter, max_cg, w0)
+    return _newton(_Blocks(blocks, intercept_scaling), tol, max_iter, max_cg, w0)
+
+
+def _newton(data, tol, max_iter, max_cg, w0):
+    """The truncated Newton iterations of :func:`fit_linear_svm` on ``data`` (a :class:`_Blocks`)."""
     y, c = data.y, data.c
     v = np.zeros(data.dim + 1) if w0 is None else np.asarray(w0, np.float64).copy()
     g0 = np.linalg.norm(data.tdot(-2.0 * c * y))  # the gradient at w = 0: all rows inside the margin
@@ -115,7 +164,7 @@ def fit_linear_svm(blocks, intercept_scaling=1.0, tol=1e-5, max_iter=200, max_cg
         p = r.copy()
         rr = r @ r
         for _ in range(max_cg):
-            hp = p + 2.0 * data.tdot(ca * data.dot(p))
+            hp = p + 2.0 * data.hess(ca, p)
             alpha = rr / (p @ hp)
             s += alpha * p
             r -= alpha * hp
