@@ -200,6 +200,12 @@ class Localizer:
         images (see ``size_calibration_``). Windows of different sizes are not equally
         reliable: small ones (few pixels, or upsampled ones) fire more often on clutter at the
         same SVM score, and then outrank the main object. False keeps the per-class scores.
+    main_first : bool
+        Put the main object's detection first (see ``main_ratio_``): among the detections
+        scoring at least ``main_ratio_`` times the top score, the one with the largest box
+        swaps places with the top one, as an image's main object is its largest. The ratio is
+        chosen on the held-out images (1: the top detection stays first). False keeps the
+        detections in score order.
     ridge_alpha : float
         Ridge regularisation of the box regressors.
     refine : bool
@@ -249,6 +255,13 @@ class Localizer:
         images' detections (a hit: IoU >= 0.5 with an object of its class). None: scores as
         calibrated per class (``size_calibration=False``, too few held-out detections, or a model
         file from before it).
+    main_ratio_ : float or None
+        The ratio of :func:`classic_loc.scan.main_first`: the detections scoring at least this
+        times the top score may be the main object, and the largest box of them is put first
+        (taking the top score, and the top detection its place and score). Chosen from
+        ``1, 0.9, ..., 0.5`` as the one whose first detection is the main object's (the largest
+        box, its class, IoU >= 0.5) in the most held-out images. None: the top detection first
+        (``main_first=False``, or a model file from before it).
     nms_cover_ : float or None
     fit_report_ : dict
 
@@ -282,7 +295,7 @@ class Localizer:
                  window_area=48, context=1, scale_step=1.1, upsample="auto", pyramid="fast", min_size=None, max_size=None,
                  C=0.01, flip=True, n_random_negatives=10000, mining_rounds=2,
                  max_negatives_per_image="auto", max_negatives=40000, max_sample_mb=None, neg_iou=0.5, pos_iou=0.6,
-                 calibration_fraction=0.2, size_calibration=True, ridge_alpha=10.0, refine=True, nms_iou=0.3, nms_cover="auto",
+                 calibration_fraction=0.2, size_calibration=True, main_first=True, ridge_alpha=10.0, refine=True, nms_iou=0.3, nms_cover="auto",
                  cascade=False, min_score=0.02, max_detections=100, random_state=0, n_jobs=1, verbose=False):
         self.features = features
         self.cell_size = cell_size
@@ -313,6 +326,7 @@ class Localizer:
         self.pos_iou = pos_iou
         self.calibration_fraction = calibration_fraction
         self.size_calibration = size_calibration
+        self.main_first = main_first
         self.ridge_alpha = ridge_alpha
         self.refine = refine
         self.nms_iou = nms_iou
@@ -453,14 +467,15 @@ class Localizer:
         names = ("haar_features", "haar_candidates", "window_cells", "window_area", "context", "scale_step",
                  "upsample", "min_size", "max_size", "C", "flip", "n_random_negatives", "mining_rounds",
                  "max_negatives_per_image", "max_negatives", "max_sample_mb", "neg_iou", "pos_iou",
-                 "calibration_fraction", "size_calibration", "ridge_alpha", "min_score", "nms_iou", "nms_cover")
+                 "calibration_fraction", "size_calibration", "main_first", "ridge_alpha", "min_score", "nms_iou",
+                 "nms_cover")
         p = dict({n: params[n] for n in names}, fp=fp, seed=seed, n_jobs=n_jobs)
         if p["upsample"] == "auto":
             wc = params["window_cells"]
             p["upsample"] = auto_upsample(_class_boxes(dataset), params["window_area"], params["cell_size"],
                                           fp.grid_block + 1, window=None if wc is None else
                                           (wc[0] - 2 * params["context"], wc[1] - 2 * params["context"]))
-        templates, presence, cover, rescore, report = train_templates(dataset, p, verbose=params["verbose"])
+        templates, presence, cover, rescore, main_ratio, report = train_templates(dataset, p, verbose=params["verbose"])
         report["upsample"] = p["upsample"]
         self.classes_ = tuple(dataset.classes)
         self.templates_ = templates
@@ -468,6 +483,7 @@ class Localizer:
         self.fit_settings_ = {n: params[n] for n in FIT_ONLY}
         self.presence_threshold_ = presence
         self.size_calibration_ = rescore
+        self.main_ratio_ = main_ratio
         self.nms_cover_ = cover
         self.upsample_ = float(p["upsample"])
         self.fit_report_ = report
@@ -503,7 +519,7 @@ class Localizer:
         boxes, labels, scores, windows = detect_image(
             image, self.templates_, fp, s["scale_step"], s["upsample"], s["min_score"],
             s["nms_iou"], s["max_detections"], s["refine"] if refine is None else refine, timings, self.nms_cover_,
-            s["cascade"], self.size_calibration_)
+            s["cascade"], self.size_calibration_, self.main_ratio_)
         return Detections(boxes, labels, scores, self.classes_), windows
 
     def detect(self, images, timings=None):
@@ -526,7 +542,8 @@ class Localizer:
         return out[0] if single else out
 
     def predict(self, images):
-        """The main prediction of each image: the top detection if its score reaches the presence threshold.
+        """The main prediction of each image: the first detection (see ``main_first``) if its score reaches
+        the presence threshold.
 
         Returns
         -------
@@ -581,6 +598,7 @@ class Localizer:
                 "presence_threshold": float(self.presence_threshold_),
                 "size_calibration": None if self.size_calibration_ is None
                 else [float(v) for v in self.size_calibration_],
+                "main_ratio": None if self.main_ratio_ is None else float(self.main_ratio_),
                 "nms_cover": None if self.nms_cover_ is None else float(self.nms_cover_),
                 "upsample": float(self.upsample_),
                 "params": {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()},
@@ -655,8 +673,9 @@ def _array(arrays, name, dtype, ndim, where):
 
 
 #: Parameters added after the model format: a file without one was made (and scans) with this value
-#: (exact pyramids; no cap on the training windows, i.e. the largest max_sample_mb; scores not recalibrated by size).
-_ADDED_LATER = {"pyramid": "exact", "max_sample_mb": 1_000_000, "size_calibration": False}
+#: (exact pyramids; no cap on the training windows, i.e. the largest max_sample_mb; scores not recalibrated by size;
+#: the top detection first).
+_ADDED_LATER = {"pyramid": "exact", "max_sample_mb": 1_000_000, "size_calibration": False, "main_first": False}
 
 
 def _class_boxes(dataset):
@@ -771,6 +790,10 @@ def _model_from_file(cls, meta, arrays):
                               and rescore[0] > 0), f"size_calibration {_show(rescore)} is not null or [alpha > 0, beta, gamma]")
     _need(rescore is None or params["size_calibration"], "size_calibration values with the parameter size_calibration=false")
     model.size_calibration_ = None if rescore is None else tuple(float(v) for v in rescore)
+    ratio = meta.get("main_ratio")  # files before it: none
+    _need(ratio is None or (_is_real(ratio) and 0 < ratio <= 1), f"main_ratio {_show(ratio)} is not null or in (0, 1]")
+    _need(ratio is None or params["main_first"], "main_ratio with the parameter main_first=false")
+    model.main_ratio_ = None if ratio is None else float(ratio)
     model.nms_cover_ = None if cover is None else float(cover)
     up = meta.get("upsample", params["upsample"])  # files before upsample="auto" have a number in params only
     _need(_is_real(up) and 0.05 <= up <= 16, f"upsample {_show(up)} is not a number in [0.05, 16]")

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .boxes import batched_nms, clip_boxes
+from .boxes import batched_nms, box_area, clip_boxes
 from .features.fhog import FHOG_FEATURES, fhog_grid
 from .features.haar import HaarModel, integral_images, lattice_view, rectify, unit_image
 from .feature_pyramid import Level, feature_levels
@@ -25,7 +25,7 @@ from .images import to_gray
 from .pyramid import check_pyramid, level_scales, window_boxes
 from .window_scores import WindowScorer
 
-__all__ = ["Template", "FeatureParams", "Level", "Candidates", "pyramid_levels", "refine_offsets", "n_positions", "score_level", "level_features", "scan_image", "detect_image", "size_features", "rescore_by_size", "recalibrate", "apply_deltas", "box_deltas"]
+__all__ = ["Template", "FeatureParams", "Level", "Candidates", "pyramid_levels", "refine_offsets", "n_positions", "score_level", "level_features", "scan_image", "detect_image", "size_features", "rescore_by_size", "recalibrate", "main_first", "apply_deltas", "box_deltas"]
 
 
 @dataclass(frozen=True)
@@ -444,14 +444,35 @@ def recalibrate(scores, windows, coef):
     return order, new[order]
 
 
+def main_first(boxes, scores, ratio):
+    """The order that puts the main object's detection first: ``(N,)`` indices into the detections.
+
+    ``boxes`` (N, 4) and ``scores`` (N,) are sorted best first. Among the detections scoring at
+    least ``ratio`` times the top score, the one with the largest box (the best scored on equal
+    areas) is the main object's, as the evaluator's main object is an image's largest box. It
+    swaps places with the top detection, and so takes the top score: the scores in their order
+    stay as they are. ``ratio`` None (or no such larger box) leaves the order as it is.
+    """
+    n = len(scores)
+    order = np.arange(n)
+    if ratio is None or n < 2:
+        return order
+    close = np.flatnonzero(np.asarray(scores) >= ratio * scores[0])
+    c = int(close[np.argmax(box_area(np.asarray(boxes)[close]))])
+    order[0], order[c] = c, 0
+    return order
+
+
 def detect_image(image, templates, fp, scale_step=1.2, upsample=1.0, min_score=0.01, nms_iou=0.3,
-                 max_detections=100, refine=True, timings=None, nms_cover=None, cascade=False, size_calibration=None):
+                 max_detections=100, refine=True, timings=None, nms_cover=None, cascade=False, size_calibration=None,
+                 main_ratio=None):
     """All detections of one image: per-class NMS, ridge refinement, NMS again.
 
     With ``size_calibration`` = (alpha, beta, gamma), the scores of the detections NMS kept are then
     recalibrated by their window's size (:func:`rescore_by_size`) and sorted again. ``min_score``
     applies before that, to the per-class probabilities: the recalibrated scores of the detections
-    it lets through may be lower (every one is kept: the tail of the ranking counts in AP).
+    it lets through may be lower (every one is kept: the tail of the ranking counts in AP). With
+    ``main_ratio``, the main object's detection is then put first (:func:`main_first`).
 
     Returns
     -------
@@ -484,6 +505,9 @@ def detect_image(image, templates, fp, scale_step=1.2, upsample=1.0, min_score=0
     if size_calibration is not None and len(keep):
         order, scores = recalibrate(scores, windows, size_calibration)
         keep, boxes, windows = keep[order], boxes[order], windows[order]
-        _add(timings, "nms", t0)
+    if main_ratio is not None and len(keep):
+        order = main_first(boxes, scores, main_ratio)
+        keep, boxes, windows = keep[order], boxes[order], windows[order]
+    _add(timings, "nms", t0)
     keep, boxes, windows = keep[:max_detections], boxes[:max_detections], windows[:max_detections]
     return boxes, cand.labels[keep], scores[:max_detections], windows

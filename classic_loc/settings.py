@@ -103,6 +103,7 @@ SPECS = {
     "pos_iou": _Spec("float", 0.0, 1.0, lo_open=True),
     "calibration_fraction": _Spec("float", 0.0, 0.9),
     "size_calibration": _Spec("bool"),
+    "main_first": _Spec("bool"),
     "ridge_alpha": _Spec("float", 0.0, math.inf, hi_open=True),
     "refine": _Spec("bool"),
     "nms_iou": _Spec("float", 0.0, 1.0, lo_open=True),

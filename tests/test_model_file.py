@@ -39,7 +39,8 @@ CHANGED = {"features": "hog", "cell_size": 6, "block_size": 3, "n_bins": 12, "bl
            "interpolate": True, "color": True, "haar_features": 50, "haar_candidates": 1000, "window_cells": (5, 5),
            "window_area": 30, "context": 0, "min_size": 10.0, "max_size": 100.0, "C": 0.1, "flip": True,
            "n_random_negatives": 500, "mining_rounds": 1, "max_negatives_per_image": 30, "max_negatives": 1000, "max_sample_mb": 100,
-           "neg_iou": 0.4, "pos_iou": 0.7, "calibration_fraction": 0.1, "size_calibration": False, "ridge_alpha": 1.0, "nms_cover": 0.8,
+           "neg_iou": 0.4, "pos_iou": 0.7, "calibration_fraction": 0.1, "size_calibration": False, "main_first": False, "ridge_alpha": 1.0,
+           "nms_cover": 0.8,
            "random_state": 1}
 
 
@@ -245,6 +246,10 @@ SIGNED_BAD = [
     ("size calibration switched off", lambda m, a: (m["params"].update(size_calibration=False),
                                                     m.update(size_calibration=[1.0, 0.5, -2.0])),
      "size_calibration values with the parameter size_calibration=false"),
+    ("main ratio", lambda m, a: m.update(main_ratio=1.5), "main_ratio 1.5 is not null or in (0, 1]"),
+    ("main ratio text", lambda m, a: m.update(main_ratio="0.9"), "main_ratio '0.9' is not null or in (0, 1]"),
+    ("main first switched off", lambda m, a: (m["params"].update(main_first=False), m.update(main_ratio=0.9)),
+     "main_ratio with the parameter main_first=false"),
     ("one template short", lambda m, a: m["templates"].pop(), "not one template per class"),
     ("weights dtype", lambda m, a: a.update(weights_0=a["weights_0"].astype(np.float64)),
      "template 0: array 'weights_0' is float64 with 1 dimensions, not float32 with 1"),

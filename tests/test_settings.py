@@ -80,6 +80,7 @@ BAD = [
     ("calibration_fraction", 0.95, "calibration_fraction: 0.95 is above 0.9; use a number in [0, 0.9]"),
     ("calibration_fraction", -0.1, "calibration_fraction: -0.1 is below 0; use a number in [0, 0.9]"),
     ("size_calibration", "True", "size_calibration: 'True' (str) is not a bool; use True or False"),
+    ("main_first", 1, "main_first: 1 (int) is not a bool; use True or False"),
     ("ridge_alpha", -1, "ridge_alpha: -1 is below 0; use a number in [0, inf)"),
     ("refine", "False", "refine: 'False' (str) is not a bool; use True or False"),
     ("nms_iou", 0, "nms_iou: 0 is not above 0; use a number in (0, 1]"),

@@ -87,7 +87,7 @@ def test_too_few_hits_or_misses_leave_the_scores_alone():
 @pytest.fixture(scope="module")
 def fitted_pair(voc):
     train = load_dataset(voc, split="train")
-    quick = dict(mining_rounds=0, n_random_negatives=300, calibration_fraction=0.0)
+    quick = dict(mining_rounds=0, n_random_negatives=300, calibration_fraction=0.0, main_first=False)
     on = Localizer(**quick).fit(train)
     off = Localizer(size_calibration=False, **quick).fit(train)
     return on, off, load_dataset(voc, split="test")
