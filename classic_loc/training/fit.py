@@ -20,7 +20,8 @@ What a fit holds does not grow with the number of training images; at most:
   negatives, the hardest);
 - the ridge's sufficient statistics, accumulated image by image in the first pass, beside the
   positives and the first negatives, and freed when the ridge is solved at the end of that
-  pass (``8 D_k**2`` bytes per class, :data:`RIDGE_STATS_BYTES` for all classes; a class over
+  pass (about ``5 D_k**2`` bytes per class, ``8 D_k**2`` while it is solved, one class at a time;
+  :data:`RIDGE_STATS_BYTES` for all classes, counted at 8; a class over
   it is fitted on a uniform random subset of its windows of :data:`RIDGE_SAMPLE_BYTES`).
 
 Where no cap bites, the model is the one of keeping every window: the same windows, the same
@@ -66,7 +67,8 @@ IMAGE_BYTES = 32 * MB
 WAVE_IMAGES = 32
 #: ... and fewer when the largest result seen so far times their number would exceed these bytes (at least 2 per process).
 WAVE_BYTES = 96 * MB
-#: Bytes of the ridge's statistics (8 D**2 per class) at most; classes over it use a sample of their windows.
+#: Bytes of the ridge's statistics (8 D**2 per class, counted as when solving) at most; classes over it use a sample
+#: of their windows.
 RIDGE_STATS_BYTES = 512 * MB
 #: Bytes of regression windows kept for the classes whose statistics do not fit.
 RIDGE_SAMPLE_BYTES = 128 * MB
@@ -508,15 +510,17 @@ class _RidgeStats:
     """Sufficient statistics of sklearn's ``Ridge(alpha)`` (with intercept) of targets (n, T) on float32 rows (n, D).
 
     Rows are added in batches of :data:`RIDGE_BATCH_BYTES`: each batch, less a fixed shift
-    (the first batch's mean, against cancellation), adds its float32 product ``X.T @ X`` to a
-    float64 sum; the rest is summed in float64. :meth:`solve` gives what ``Ridge`` fitted on all
-    the rows gives (up to float rounding). Holds ``8 D**2`` bytes.
+    (the first batch's mean, against cancellation), adds the upper triangle of its float32
+    product ``X.T @ X`` to a float64 sum (the product is symmetric); the rest is summed in
+    float64. :meth:`solve` gives what ``Ridge`` fitted on all the rows gives (up to float
+    rounding). Holds about ``5 D**2`` bytes (the sums and the triangle's mask), ``8 D**2`` while solving.
     """
 
     def __init__(self, dim, n_targets=4):
         self.dim, self.n = dim, 0
         self.shift = None
-        self.xx = None
+        self.upper = None  # (D, D) bool: the upper triangle, diagonal included
+        self.xx = None  # its float64 sums, (D (D + 1) / 2,) in row order
         self.x = np.zeros(dim)
         self.y = np.zeros(n_targets)
         self.xy = np.zeros((dim, n_targets))
@@ -539,11 +543,13 @@ class _RidgeStats:
         self._bx, self._by, self._rows = [], [], 0
         if self.shift is None:
             self.shift = X.mean(axis=0, dtype=np.float64).astype(np.float32)
-            self.xx = np.zeros((self.dim, self.dim))
+            self.upper = np.triu(np.ones((self.dim, self.dim), bool))
+            self.xx = np.zeros(int(self.upper.sum()))
         X -= self.shift
-        self.xx += X.T @ X
+        self.xx += (X.T @ X)[self.upper]
         self.x += X.sum(axis=0, dtype=np.float64)
-        self.xy += X.T.astype(np.float64) @ Y
+        for s in range(0, len(X), 256):  # in float64, a few rows at a time (not a float64 copy of the batch)
+            self.xy += X[s:s + 256].T.astype(np.float64) @ Y[s:s + 256]
         self.y += Y.sum(axis=0)
         self.n += len(X)
 
@@ -552,14 +558,19 @@ class _RidgeStats:
         import scipy.linalg
 
         self._flush()
-        n = self.n
+        n, d = self.n, self.dim
         mx, my = self.x / n, self.y / n
-        A, self.xx = self.xx, None
-        A -= n * np.outer(mx, mx)
-        A.flat[::self.dim + 1] += alpha
+        A = np.zeros((d, d))
+        A[self.upper] = self.xx
+        self.xx = None
+        if alpha <= 0:  # lstsq reads both triangles
+            A += np.triu(A, 1).T
+        for r in range(0, d, 256):  # less the means' outer product, a few rows at a time
+            A[r:r + 256] -= np.outer(n * mx[r:r + 256], mx)
+        A.flat[::d + 1] += alpha
         B = self.xy - n * np.outer(mx, my)
-        if alpha > 0:
-            coef = scipy.linalg.solve(A, B, assume_a="pos", overwrite_a=True, check_finite=False)
+        if alpha > 0:  # Cholesky, which reads the upper triangle
+            coef = scipy.linalg.solve(A, B, assume_a="pos", lower=False, overwrite_a=True, check_finite=False)
         else:
             coef = scipy.linalg.lstsq(A, B, overwrite_a=True, check_finite=False)[0]
         return coef, my - (self.shift.astype(np.float64) + mx) @ coef
