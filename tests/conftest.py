@@ -12,6 +12,32 @@ def shared_data_dir():
 
 
 @pytest.fixture
+def older_model_file():
+    """``write(src, dst, keys, params)``: a copy of model file ``src`` without the metadata ``keys`` and the
+    parameters ``params``, signed again, as a file written before they existed."""
+    import json
+
+    import numpy as np
+
+    from classic_loc.model_io import checksum
+
+    def write(src, dst, keys=(), params=()):
+        with np.load(src, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        meta = json.loads(arrays.pop("__meta__").tobytes())
+        for key in ("checksum", *keys):
+            meta.pop(key)
+        for name in params:
+            meta["params"].pop(name)
+        meta["checksum"] = checksum(meta, arrays)
+        with open(dst, "wb") as fh:
+            np.savez(fh, **arrays, __meta__=np.frombuffer(json.dumps(meta).encode(), np.uint8))
+        return dst
+
+    return write
+
+
+@pytest.fixture
 def shared_data():
     path = shared_data_dir()
     if not path.is_dir():

@@ -1,7 +1,5 @@
 """The main object's detection first: the rule, its choice on held-out images, the scan and the model file."""
 
-import json
-
 import numpy as np
 import pytest
 
@@ -130,21 +128,10 @@ def test_saved_and_loaded_it_predicts_the_same(fitted, tmp_path):
         assert np.array_equal(a.boxes, b.boxes) and np.array_equal(a.scores, b.scores)
 
 
-def test_model_files_from_before_it_load_without_it(fitted, tmp_path):
-    from classic_loc.model_io import checksum
-
+def test_model_files_from_before_it_load_without_it(fitted, tmp_path, older_model_file):
     on, off, test = fitted
     on.save(tmp_path / "m.npz")
-    with np.load(tmp_path / "m.npz", allow_pickle=False) as z:
-        arrays = {k: z[k] for k in z.files}
-    meta = json.loads(arrays.pop("__meta__").tobytes())
-    meta.pop("checksum")
-    meta.pop("main_ratio")
-    meta["params"].pop("main_first")
-    meta["checksum"] = checksum(meta, arrays)
-    with open(tmp_path / "old.npz", "wb") as fh:
-        np.savez(fh, **arrays, __meta__=np.frombuffer(json.dumps(meta).encode(), np.uint8))
-    old = Localizer.load(tmp_path / "old.npz")
+    old = Localizer.load(older_model_file(tmp_path / "m.npz", tmp_path / "old.npz", ["main_ratio"], ["main_first"]))
     assert old.main_ratio_ is None and old.main_first is False
     image = test.image(0)
     assert np.array_equal(old.detect(image).boxes, off.detect(image).boxes)

@@ -1,6 +1,5 @@
 """Scores recalibrated with the window's size: the formula, the fit, the scan and the model file."""
 
-import json
 import math
 
 import numpy as np
@@ -121,20 +120,10 @@ def test_saved_and_loaded_it_predicts_the_same(fitted_pair, tmp_path):
         assert np.array_equal(a.boxes, b.boxes) and np.array_equal(a.scores, b.scores)
 
 
-def test_model_files_from_before_it_load_without_it(fitted_pair, tmp_path):
-    from classic_loc.model_io import checksum
-
+def test_model_files_from_before_it_load_without_it(fitted_pair, tmp_path, older_model_file):
     on, _, test = fitted_pair
     on.save(tmp_path / "m.npz")
-    with np.load(tmp_path / "m.npz", allow_pickle=False) as z:
-        arrays = {k: z[k] for k in z.files}
-    meta = json.loads(arrays.pop("__meta__").tobytes())
-    meta.pop("checksum")
-    meta.pop("size_calibration")
-    meta["params"].pop("size_calibration")
-    meta["checksum"] = checksum(meta, arrays)
-    with open(tmp_path / "old.npz", "wb") as fh:
-        np.savez(fh, **arrays, __meta__=np.frombuffer(json.dumps(meta).encode(), np.uint8))
+    older_model_file(tmp_path / "m.npz", tmp_path / "old.npz", ["size_calibration"], ["size_calibration"])
     old = Localizer.load(tmp_path / "old.npz")
     assert old.size_calibration_ is None and old.size_calibration is False
     d = old.detect(test.image(0))
