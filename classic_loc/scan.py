@@ -181,7 +181,7 @@ class Candidates:
 
     ``where`` is (N, 3): pyramid level index, window row and column on it;
     ``levels`` the :class:`Level` list when the scan kept it (for the ridge of the
-    windows NMS keeps); ``features`` per template (n_k, D_k) arrays when collected.
+    windows NMS keeps, and the features of mined negatives).
     """
 
     boxes: np.ndarray
@@ -189,7 +189,6 @@ class Candidates:
     labels: np.ndarray
     where: np.ndarray
     levels: list = None
-    features: list = None
 
 
 def box_deltas(windows, targets):
@@ -316,7 +315,7 @@ def template_dim(fp, t):
 
 
 def scan_image(image, templates, fp, scale_step=1.2, upsample=1.0, floors=None, max_per_level=200,
-               collect_features=False, keep_levels=False, timings=None, cascade=False):
+               keep_levels=False, timings=None, cascade=False):
     """Score every window of every template on every pyramid level of ``image``.
 
     Parameters
@@ -330,10 +329,9 @@ def scan_image(image, templates, fp, scale_step=1.2, upsample=1.0, floors=None, 
         Raw score floor per template (default: every window is a candidate up to ``max_per_level``).
     max_per_level : int
         At most this many top-scoring windows per template and level are kept.
-    collect_features : bool
-        Also return each candidate's feature vector (for hard-negative mining).
     keep_levels : bool
-        Keep every level's features in the result (:func:`refine_offsets` reads them).
+        Keep every level's features in the result (:func:`refine_offsets` and hard-negative
+        mining read the windows they keep from them).
     cascade : bool
         Use the templates' first stages (see :func:`score_level`).
     timings : dict, optional
@@ -345,7 +343,6 @@ def scan_image(image, templates, fp, scale_step=1.2, upsample=1.0, floors=None, 
     """
     pad = max(t.context for t in templates)
     scores, labels, where = [], [], []
-    feats = [[] for _ in templates] if collect_features else None
     levels = [] if keep_levels else None
     factors = []
     scorer = window_scorer(templates, fp)
@@ -373,15 +370,9 @@ def scan_image(image, templates, fp, scale_step=1.2, upsample=1.0, floors=None, 
             scores.append(flat[idx])
             labels.append(np.full(idx.size, k, dtype=np.int64))
             where.append(np.stack([np.full(idx.size, i), r, c], axis=1))
-            if collect_features:
-                feats[k].append(level_features(level, fp, t, r, c))
             t0 = _add(timings, "gather", t0)
-    if feats is not None:
-        feats = [np.concatenate(f) if f else np.zeros((0, template_dim(fp, t)), np.float32)
-                 for f, t in zip(feats, templates)]
     if not scores:
-        return Candidates(np.zeros((0, 4)), np.zeros(0), np.zeros(0, np.int64), np.zeros((0, 3), np.int64), levels,
-                          feats)
+        return Candidates(np.zeros((0, 4)), np.zeros(0), np.zeros(0, np.int64), np.zeros((0, 3), np.int64), levels)
     t0 = time.perf_counter()
     scores, labels = np.concatenate(scores).astype(np.float64), np.concatenate(labels)
     where = np.concatenate(where).astype(np.int64)
@@ -393,7 +384,7 @@ def scan_image(image, templates, fp, scale_step=1.2, upsample=1.0, floors=None, 
         boxes[sel] = window_boxes(where[sel, 1] - pad, where[sel, 2] - pad, t.window_cells, fp.cell_size,
                                   factors[lv, 0], factors[lv, 1], t.context)
     _add(timings, "gather", t0)
-    return Candidates(boxes, scores, labels, where, levels, feats)
+    return Candidates(boxes, scores, labels, where, levels)
 
 
 def refine_offsets(cand, keep, templates, fp):

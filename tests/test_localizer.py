@@ -54,7 +54,7 @@ def test_scan_scores_and_features_match_a_slow_per_window_reference():
     wc, ctx, cell = (6, 5), 1, hog.cell_size
     w = rng.normal(size=hog.window_dim(wc)).astype(np.float32)
     t = Template(wc, w, 0.25, context=ctx)
-    cand = scan_image(image, [t], hog, scale_step=1.3, floors=None, max_per_level=10**6, collect_features=True)
+    cand = scan_image(image, [t], hog, scale_step=1.3, floors=None, max_per_level=10**6, keep_levels=True)
     inner = ((wc[0] - 2 * ctx) * cell, (wc[1] - 2 * ctx) * cell)
     n_checked = 0
     boxes, scores, feats = [], [], []
@@ -85,7 +85,10 @@ def test_scan_scores_and_features_match_a_slow_per_window_reference():
     got = np.lexsort(cand.boxes.T[::-1])
     np.testing.assert_allclose(cand.boxes[got], np.array(boxes)[order], atol=1e-9)
     np.testing.assert_allclose(cand.scores[got], np.array(scores)[order], atol=1e-4)
-    np.testing.assert_allclose(cand.features[0][got], np.array(feats)[order], atol=1e-6)
+    # the windows' features as mining reads them from the kept levels
+    from classic_loc.training.fit import _gather_features
+
+    np.testing.assert_allclose(_gather_features(cand, got, t, hog), np.array(feats)[order], atol=1e-6)
 
 
 # ------------------------------------------------------------- unreachable boxes
