@@ -25,7 +25,7 @@ from .images import to_gray
 from .pyramid import check_pyramid, level_scales, window_boxes
 from .window_scores import WindowScorer
 
-__all__ = ["Template", "FeatureParams", "Level", "Candidates", "pyramid_levels", "refine_offsets", "n_positions", "score_level", "level_features", "scan_image", "detect_image", "size_features", "rescore_by_size", "recalibrate", "main_first", "apply_deltas", "box_deltas"]
+__all__ = ["Template", "FeatureParams", "Level", "Candidates", "pyramid_levels", "refine_offsets", "candidate_features", "n_positions", "score_level", "level_features", "scan_image", "detect_image", "size_features", "rescore_by_size", "recalibrate", "main_first", "apply_deltas", "box_deltas"]
 
 
 @dataclass(frozen=True)
@@ -387,22 +387,33 @@ def scan_image(image, templates, fp, scale_step=1.2, upsample=1.0, floors=None, 
     return Candidates(boxes, scores, labels, where, levels)
 
 
+def candidate_features(cand, sel, template, fp):
+    """The features (len(sel), D) float32 of candidates ``sel`` of ``template`` in ``cand``, in order.
+
+    ``cand`` is a scan that kept its levels (``keep_levels=True``); only these windows are
+    gathered, level by level.
+    """
+    out = np.empty((len(sel), template_dim(fp, template)), np.float32)
+    where = cand.where[sel]
+    for lv in np.unique(where[:, 0]):
+        rows = np.flatnonzero(where[:, 0] == lv)
+        out[rows] = level_features(cand.levels[int(lv)], fp, template, where[rows, 1], where[rows, 2])
+    return out
+
+
 def refine_offsets(cand, keep, templates, fp):
     """Ridge box offsets (len(keep), 4) of the candidates ``keep``, from their windows' features.
 
-    Only the windows NMS keeps are gathered, grouped by level and template.
-    Templates without a regressor give zero offsets.
+    Only the windows NMS keeps are gathered (:func:`candidate_features`), grouped by level and
+    template. Templates without a regressor give zero offsets.
     """
     deltas = np.zeros((len(keep), 4))
     lv, k = cand.where[keep, 0], cand.labels[keep]
     for key in np.unique(lv * len(templates) + k):
         sel = np.flatnonzero(lv * len(templates) + k == key)
         t = templates[int(key % len(templates))]
-        if t.ridge is None:
-            continue
-        level = cand.levels[int(key // len(templates))]
-        w = cand.where[keep[sel]]
-        deltas[sel] = level_features(level, fp, t, w[:, 1], w[:, 2]) @ t.ridge + t.ridge_bias
+        if t.ridge is not None:
+            deltas[sel] = candidate_features(cand, keep[sel], t, fp) @ t.ridge + t.ridge_bias
     return deltas
 
 

@@ -15,7 +15,7 @@ from classic_loc.errors import DataError, ModelFileError
 from classic_loc.features.hog import window_view
 from classic_loc.model_io import FORMAT_VERSION, checksum, load_model, save_model
 from classic_loc.pyramid import level_scales, resize_level
-from classic_loc.scan import FeatureParams, Template, scan_image
+from classic_loc.scan import FeatureParams, Template, candidate_features, scan_image
 from classic_loc.training.samples import reachability
 
 
@@ -85,10 +85,8 @@ def test_scan_scores_and_features_match_a_slow_per_window_reference():
     got = np.lexsort(cand.boxes.T[::-1])
     np.testing.assert_allclose(cand.boxes[got], np.array(boxes)[order], atol=1e-9)
     np.testing.assert_allclose(cand.scores[got], np.array(scores)[order], atol=1e-4)
-    # the windows' features as mining reads them from the kept levels
-    from classic_loc.training.fit import _gather_features
-
-    np.testing.assert_allclose(_gather_features(cand, got, t, hog), np.array(feats)[order], atol=1e-6)
+    # the windows' features as mining and the refinement read them from the kept levels
+    np.testing.assert_allclose(candidate_features(cand, got, t, hog), np.array(feats)[order], atol=1e-6)
 
 
 # ------------------------------------------------------------- unreachable boxes

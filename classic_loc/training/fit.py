@@ -45,7 +45,7 @@ from ..boxes import _intersection, box_area, box_iou
 from ..errors import DataError
 from ..parallel import parallel_imap
 from ..pyramid import reachable_scales, scale_range
-from ..scan import (Template, detect_image, level_features, main_first, recalibrate, scan_image, size_features,
+from ..scan import (Template, candidate_features, detect_image, main_first, recalibrate, scan_image, size_features,
                     template_dim)
 from .haar_select import candidate_pool, l1_select
 from .samples import choose_window, image_samples, reachability, training_image
@@ -657,20 +657,10 @@ class _Mine(_Task):
             if len(sel) and len(gt):
                 sel = sel[box_iou(cand.boxes[sel], gt).max(axis=1) < p["neg_iou"]]
             sel = sel[np.argsort(-cand.scores[sel], kind="stable")[:p["max_negatives_per_image"]]]
-            out.append(_gather_features(cand, sel, t, p["fp"]))  # only the windows kept: not every candidate's
+            out.append(candidate_features(cand, sel, t, p["fp"]))  # only the windows kept: not every candidate's
         del cand
         out, dropped = _cap_rows(out, IMAGE_BYTES, None)  # sorted hardest first: the hardest stay
         return out, dropped
-
-
-def _gather_features(cand, sel, template, fp):
-    """The features (len(sel), D) float32 of candidates ``sel`` of ``cand`` (a scan that kept its levels), in order."""
-    out = np.empty((len(sel), template_dim(fp, template)), np.float32)
-    where = cand.where[sel]
-    for lv in np.unique(where[:, 0]):
-        rows = np.flatnonzero(where[:, 0] == lv)
-        out[rows] = level_features(cand.levels[int(lv)], fp, template, where[rows, 1], where[rows, 2])
-    return out
 
 
 class _Calib(_Task):
