@@ -111,7 +111,7 @@ def test_ridge_of_a_fit_is_sklearns_on_the_same_windows(voc):
         rec = train[i]
         boxes = [rec.boxes[(rec.labels == k) & ~(rec.difficult | rec.crowd)] for k in range(len(geometry))]
         _, _, reg = image_samples(training_image(train, i, fp), boxes, boxes, geometry, fp, p,
-                                  np.random.default_rng(0), samples=False)
+                                  np.random.default_rng(0))
         for k, (x, y) in enumerate(reg):
             xs[k].append(x)
             ys[k].append(y)

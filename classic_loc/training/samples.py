@@ -67,7 +67,7 @@ def _mirror(boxes, width):
     return np.stack([width - boxes[:, 2], boxes[:, 1], width - boxes[:, 0], boxes[:, 3]], axis=1)
 
 
-def image_samples(image, positives, avoid, geometry, fp, p, rng, samples=True, regression=True):
+def image_samples(image, positives, avoid, geometry, fp, p, rng, regression=True):
     """Training windows of one image for every class.
 
     Parameters
@@ -81,9 +81,9 @@ def image_samples(image, positives, avoid, geometry, fp, p, rng, samples=True, r
     p : dict of settings (``scale_step``, ``upsample``, ``context``, ``pos_iou``, ``neg_iou``,
         ``flip``, ``random_negatives_per_image``)
     rng : numpy Generator (drawn from for the random negatives only)
-    samples, regression : bool
-        Make the positives and negatives, the regression samples (either may be skipped:
-        the parts not made are empty; the random draws do not depend on ``regression``).
+    regression : bool
+        Make the regression samples too (else that part is empty; the random draws do not
+        depend on it).
 
     Returns
     -------
@@ -117,7 +117,7 @@ def image_samples(image, positives, avoid, geometry, fp, p, rng, samples=True, r
                 bi, r, c, wb = _windows_near(boxes[k], wc, cell, sy, sx, n_pos, ctx)
                 if len(bi):
                     iou = _paired_iou(wb, boxes[k][bi])
-                    keep = iou >= p["pos_iou"] if samples else np.zeros(len(iou), bool)
+                    keep = iou >= p["pos_iou"]
                     near = iou >= 0.5 if regression else np.zeros(len(iou), bool)
                     use = np.flatnonzero(keep | near)  # only the windows wanted are gathered
                     if len(use):
@@ -127,7 +127,7 @@ def image_samples(image, positives, avoid, geometry, fp, p, rng, samples=True, r
                         if near.any():
                             reg_x[k].append(np.ascontiguousarray(feats[near[use]]))
                             reg_y[k].append(box_deltas(wb[near], boxes[k][bi[near]]))
-                if flipped or not samples:
+                if flipped:
                     continue
                 # negatives: windows on other classes' objects, and random windows
                 for j in range(n_k):
