@@ -180,6 +180,56 @@ def clip_boxes(boxes, shape):
     return b
 
 
+#: Boxes :func:`nms` takes from the top of the ranking at a time (measured: 8 is faster than 1, 4 and 16 on
+#: the scans of the test sets, 250 to 1100 candidates, 5 to 65 kept).
+_NMS_ROUND = 8
+
+
+def _suppressed(b, areas, labels, rows, live, iou_threshold, cover_threshold):
+    """Which boxes of ``live`` each box of ``rows`` would drop: (len(rows), len(live)) bool.
+
+    ``b`` (N, 4), ``areas`` (N,) and ``labels`` (N,) (or None) are indexed by ``rows`` and
+    ``live``. The arithmetic of comparing one kept box with the rest, elementwise: the same
+    decisions.
+    """
+    inter = _intersection(b[rows], b[live])
+    own = areas[live][None, :]
+    union = areas[rows][:, None] + own - inter
+    drop = np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0) > iou_threshold
+    if cover_threshold is not None:
+        drop |= np.where(own > 0, inter / np.where(own > 0, own, 1.0), 0.0) > cover_threshold
+    if labels is not None:
+        drop &= labels[rows][:, None] == labels[live][None, :]
+    return drop
+
+
+def _greedy_nms(b, s, labels, iou_threshold, cover_threshold):
+    """Greedy suppression of boxes ``b`` by scores ``s``, within each label (``labels`` None: one label).
+
+    The boxes are visited from the highest score down (ties in input order); each kept box drops
+    the later boxes it overlaps. A round takes the :data:`_NMS_ROUND` best boxes still in the
+    running, computes their overlaps with all of those at once, and settles them in order (kept
+    unless a box kept before them in the round drops them): fewer vector operations than one
+    round per kept box, with the same result.
+    """
+    order = np.argsort(-s, kind="stable")
+    b, areas = b[order], box_area(b)[order]
+    lab = None if labels is None else labels[order]
+    live = np.arange(len(order))
+    keep = []
+    with np.errstate(divide="ignore", invalid="ignore"):
+        while live.size:
+            rows = live[:_NMS_ROUND]
+            drop = _suppressed(b, areas, lab, rows, live, iou_threshold, cover_threshold)
+            dropped = np.zeros(live.size, dtype=bool)
+            for r in range(len(rows)):
+                if not dropped[r]:
+                    keep.append(rows[r])
+                    dropped[r + 1:] |= drop[r, r + 1:]
+            live = live[len(rows):][~dropped[len(rows):]]
+    return order[np.asarray(keep, dtype=np.int64)].astype(np.int64)
+
+
 def nms(boxes, scores, iou_threshold, cover_threshold=None):
     """Greedy non-maximum suppression.
 
@@ -209,23 +259,7 @@ def nms(boxes, scores, iou_threshold, cover_threshold=None):
     s = np.asarray(scores, dtype=np.float64).reshape(-1)
     if len(s) != len(b):
         raise ValueError(f"{len(b)} boxes but {len(s)} scores")
-    order = np.argsort(-s, kind="stable")
-    areas = box_area(b)
-    keep = []
-    with np.errstate(divide="ignore", invalid="ignore"):
-        while order.size:
-            i = order[0]
-            keep.append(i)
-            rest = order[1:]
-            inter = _intersection(b[i : i + 1], b[rest])[0]
-            union = areas[i] + areas[rest] - inter
-            iou = np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
-            drop = iou > iou_threshold
-            if cover_threshold is not None:
-                own = areas[rest]
-                drop |= np.where(own > 0, inter / np.where(own > 0, own, 1.0), 0.0) > cover_threshold
-            order = rest[~drop]
-    return np.asarray(keep, dtype=np.int64)
+    return _greedy_nms(b, s, None, iou_threshold, cover_threshold)
 
 
 def batched_nms(boxes, scores, labels, iou_threshold, cover_threshold=None):
@@ -249,10 +283,4 @@ def batched_nms(boxes, scores, labels, iou_threshold, cover_threshold=None):
     lab = np.asarray(labels).reshape(-1)
     if not (len(b) == len(s) == len(lab)):
         raise ValueError(f"{len(b)} boxes, {len(s)} scores and {len(lab)} labels")
-    kept = []
-    for c in np.unique(lab):
-        idx = np.flatnonzero(lab == c)
-        kept.append(idx[nms(b[idx], s[idx], iou_threshold, cover_threshold)])
-    keep = np.concatenate(kept) if kept else np.zeros(0, dtype=np.int64)
-    keep.sort()  # input order first, so the stable sort below breaks ties by it
-    return keep[np.argsort(-s[keep], kind="stable")].astype(np.int64)
+    return _greedy_nms(b, s, lab, iou_threshold, cover_threshold)

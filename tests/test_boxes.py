@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+import classic_loc.boxes
 from classic_loc.boxes import as_boxes, batched_nms, box_area, box_convert, box_iou, clip_boxes, nms
 
 
@@ -123,3 +124,29 @@ def test_nms_cover_threshold_boundary_and_reference():
         boxes = np.round(np.concatenate([xy, xy + rng.uniform(1, 30, (n, 2))], axis=1))
         scores = np.round(rng.random(n), 2)
         assert nms(boxes, scores, 0.5, 0.6).tolist() == _slow_nms_cover(boxes, scores, 0.5, 0.6)
+
+
+@pytest.mark.parametrize("per_round", [1, 2, 8, 1000])
+def test_nms_rounds_match_the_slow_references(monkeypatch, per_round):
+    """Suppression in rounds of ``boxes._NMS_ROUND`` boxes decides as the one-box-at-a-time references.
+
+    Rounds of 1 (the plain greedy loop), 2 and 8 (the default) boxes, and 1000 (every box in one
+    round); zero-area boxes included.
+    """
+    monkeypatch.setattr(classic_loc.boxes, "_NMS_ROUND", per_round)
+    rng = np.random.default_rng(3)
+    for trial in range(60):
+        n = int(rng.integers(0, 50))
+        xy = rng.uniform(0, 40, (n, 2))
+        boxes = np.round(np.concatenate([xy, xy + rng.uniform(0, 30, (n, 2))], axis=1))
+        scores = np.round(rng.random(n), 1)
+        labels = rng.integers(0, 3, n)
+        assert nms(boxes, scores, 0.4).tolist() == _slow_nms(boxes, scores, 0.4)
+        if (boxes[:, 2:] > boxes[:, :2]).all():  # the cover reference divides by the area
+            assert nms(boxes, scores, 0.5, 0.6).tolist() == _slow_nms_cover(boxes, scores, 0.5, 0.6)
+        ref = []
+        for c in range(3):
+            idx = np.flatnonzero(labels == c)
+            ref += [int(idx[k]) for k in _slow_nms(boxes[idx], scores[idx], 0.4)]
+        ref.sort(key=lambda i: (-scores[i], i))
+        assert batched_nms(boxes, scores, labels, 0.4).tolist() == ref
