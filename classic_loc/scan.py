@@ -20,9 +20,9 @@ from .boxes import batched_nms, box_area, clip_boxes
 from .features.fhog import FHOG_FEATURES, fhog_grid
 from .features.haar import HaarModel, integral_images, lattice_view, rectify, unit_image
 from .feature_pyramid import Level, feature_levels
-from .features.hog import hog_grid, score_windows, window_view
+from .features.hog import hog_grid, score_windows
 from .images import to_gray
-from .pyramid import check_pyramid, level_scales, window_boxes
+from .pyramid import check_pyramid, level_scales
 from .window_scores import WindowScorer
 
 __all__ = ["Template", "FeatureParams", "Level", "Candidates", "pyramid_levels", "refine_offsets", "candidate_features", "n_positions", "score_level", "level_features", "scan_image", "detect_image", "size_features", "rescore_by_size", "recalibrate", "main_first", "apply_deltas", "box_deltas"]
@@ -292,21 +292,37 @@ def score_level(level, fp, t, cascade=False, hog_scores=None):
 def level_features(level, fp, t, rows, cols):
     """Feature vectors (n, D) float32 of the windows at ``(rows, cols)``: HOG part, then Haar part."""
     parts = []
-    if fp.hog_dim(t.window_cells):
-        parts.append(window_view(level.grid, t.window_cells)[rows, cols].reshape(len(rows), -1))
+    d_hog = fp.hog_dim(t.window_cells)
+    if d_hog:
+        # window (r, c) is grid[r:r + wb_rows, c:c + wb_cols] (hog.window_view), read by one fancy index
+        b = fp.grid_block
+        rows, cols = np.asarray(rows, dtype=np.intp), np.asarray(cols, dtype=np.intp)
+        r = rows[:, None, None] + np.arange(t.window_cells[0] - b + 1)[:, None]
+        c = cols[:, None, None] + np.arange(t.window_cells[1] - b + 1)
+        parts.append(level.grid[r, c].reshape(len(rows), d_hog))
     if fp.haar:
         parts.append(rectify(t.haar_model(fp).features(level.ii, level.ii2, fp.haar_step, rows, cols)))
     return np.ascontiguousarray(np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0], dtype=np.float32)
 
 
 def window_scorer(templates, fp):
-    """A :class:`~classic_loc.window_scores.WindowScorer` of the templates' HOG weights (None without HOG)."""
-    if fp.variant is None:
+    """A :class:`~classic_loc.window_scores.WindowScorer` of the templates' HOG weights (None without HOG).
+
+    Made once per list of templates (kept in the first template's cache with the templates it
+    was made of: a template's weights do not change, a new one is a new object).
+    """
+    if fp.variant is None or not templates:
         return None
+    key = ("scorer", fp.variant, fp.grid_block, fp.n_bins)
+    made = templates[0]._cache.get(key)
+    if made is not None and len(made[0]) == len(templates) and all(a is b for a, b in zip(made[0], templates)):
+        return made[1]
     b = fp.grid_block
     block_dim = FHOG_FEATURES if fp.variant == "felzenszwalb" else b * b * fp.n_bins
-    return WindowScorer([(t.window_cells[0] - b + 1, t.window_cells[1] - b + 1) for t in templates],
-                        [t.weights[:fp.hog_dim(t.window_cells)] for t in templates], block_dim)
+    scorer = WindowScorer([(t.window_cells[0] - b + 1, t.window_cells[1] - b + 1) for t in templates],
+                          [t.weights[:fp.hog_dim(t.window_cells)] for t in templates], block_dim)
+    templates[0]._cache[key] = (tuple(templates), scorer)
+    return scorer
 
 
 def template_dim(fp, t):
@@ -342,10 +358,11 @@ def scan_image(image, templates, fp, scale_step=1.2, upsample=1.0, floors=None, 
     Candidates
     """
     pad = max(t.context for t in templates)
-    scores, labels, where = [], [], []
+    scores, found = [], []  # found: (level, template, cell rows, cell cols) of each level's and template's windows
     levels = [] if keep_levels else None
     factors = []
     scorer = window_scorer(templates, fp)
+    hog_only = not fp.haar
     for i, (s, sy, sx, level) in enumerate(pyramid_levels(image, fp, templates, scale_step, upsample, timings)):
         factors.append((sy, sx))
         if keep_levels:
@@ -356,7 +373,10 @@ def scan_image(image, templates, fp, scale_step=1.2, upsample=1.0, floors=None, 
         hog = scorer.scores(level.grid, active) if scorer is not None and active else [None] * len(active)
         for k, hog_k in zip(active, hog):
             t = templates[k]
-            sc = score_level(level, fp, t, cascade, hog_k)
+            if hog_only and hog_k is not None:  # score_level's sum, without its checks
+                sc = np.add(hog_k, np.float64(t.bias))
+            else:
+                sc = score_level(level, fp, t, cascade, hog_k)
             t0 = _add(timings, "scoring", t0)
             if sc.size == 0:
                 continue
@@ -366,23 +386,29 @@ def scan_image(image, templates, fp, scale_step=1.2, upsample=1.0, floors=None, 
                 idx = idx[np.argpartition(-flat[idx], max_per_level - 1)[:max_per_level]]
             if idx.size == 0:
                 continue
-            r, c = np.divmod(idx, sc.shape[1])
             scores.append(flat[idx])
-            labels.append(np.full(idx.size, k, dtype=np.int64))
-            where.append(np.stack([np.full(idx.size, i), r, c], axis=1))
+            found.append((i, k) + np.divmod(idx, sc.shape[1]))
             t0 = _add(timings, "gather", t0)
     if not scores:
         return Candidates(np.zeros((0, 4)), np.zeros(0), np.zeros(0, np.int64), np.zeros((0, 3), np.int64), levels)
     t0 = time.perf_counter()
-    scores, labels = np.concatenate(scores).astype(np.float64), np.concatenate(labels)
-    where = np.concatenate(where).astype(np.int64)
-    factors = np.asarray(factors, dtype=np.float64)
-    boxes = np.empty((len(scores), 4))
-    for k in np.unique(labels):  # the windows' boxes, per template (its window and context)
-        sel = labels == k
-        t, lv = templates[k], where[sel, 0]
-        boxes[sel] = window_boxes(where[sel, 1] - pad, where[sel, 2] - pad, t.window_cells, fp.cell_size,
-                                  factors[lv, 0], factors[lv, 1], t.context)
+    sizes = [len(x) for x in scores]
+    scores = np.concatenate(scores).astype(np.float64)
+    labels = np.repeat(np.array([f[1] for f in found], dtype=np.int64), sizes)
+    where = np.empty((len(scores), 3), dtype=np.int64)
+    where[:, 0] = np.repeat([f[0] for f in found], sizes)
+    where[:, 1] = np.concatenate([f[2] for f in found])
+    where[:, 2] = np.concatenate([f[3] for f in found])
+    factors = np.asarray(factors, dtype=np.float64)[where[:, 0]]
+    # the windows' boxes (each template's window and context), as pyramid.window_boxes computes them
+    shape = np.array([t.window_cells for t in templates], dtype=np.int64)[labels]
+    margin = np.array([t.context for t in templates], dtype=np.int64)[labels]
+    cell = fp.cell_size
+    y1 = ((where[:, 1] - pad).astype(np.float64) + margin) * cell / factors[:, 0]
+    x1 = ((where[:, 2] - pad).astype(np.float64) + margin) * cell / factors[:, 1]
+    h = (shape[:, 0] - 2 * margin) * cell / factors[:, 0]
+    w = (shape[:, 1] - 2 * margin) * cell / factors[:, 1]
+    boxes = np.stack([x1, y1, x1 + w, y1 + h], axis=1)
     _add(timings, "gather", t0)
     return Candidates(boxes, scores, labels, where, levels)
 

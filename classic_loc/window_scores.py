@@ -14,7 +14,6 @@ template; it is the reference the tests check this against. numpy only.
 """
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 __all__ = ["WindowScorer"]
 
@@ -98,7 +97,8 @@ class WindowScorer:
             wbr, wbc = self.windows[which[i]]
             n_r, n_c = nbr - wbr + 1, nbc - wbc + 1
             # score.flat[r * nbc + c] = sum_{a, b} response[start + a * wbc + b].flat[(r + a) * nbc + c + b]
-            view = as_strided(flat[start * n_blocks:], shape=(wbr, wbc, n_r * nbc),
-                              strides=((wbc * n_blocks + nbc) * item, (n_blocks + 1) * item, item), writeable=False)
+            # (np.ndarray on the buffer: as_strided costs ~25 us a call; the constructor checks the bounds)
+            view = np.ndarray((wbr, wbc, n_r * nbc), np.float32, flat, start * n_blocks * item,
+                              ((wbc * n_blocks + nbc) * item, (n_blocks + 1) * item, item))
             out[i] = view.sum(axis=(0, 1)).reshape(n_r, nbc)[:, :n_c]
         return out
