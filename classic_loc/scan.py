@@ -430,15 +430,15 @@ def candidate_features(cand, sel, template, fp):
 def refine_offsets(cand, keep, templates, fp):
     """Ridge box offsets (len(keep), 4) of the candidates ``keep``, from their windows' features.
 
-    Only the windows NMS keeps are gathered (:func:`candidate_features`), grouped by level and
-    template. Templates without a regressor give zero offsets.
+    Only the windows NMS keeps are gathered (:func:`candidate_features`), per template.
+    Templates without a regressor give zero offsets.
     """
     deltas = np.zeros((len(keep), 4))
-    lv, k = cand.where[keep, 0], cand.labels[keep]
-    for key in np.unique(lv * len(templates) + k):
-        sel = np.flatnonzero(lv * len(templates) + k == key)
-        t = templates[int(key % len(templates))]
+    labels = cand.labels[keep]
+    for k in np.unique(labels).tolist():
+        t = templates[k]
         if t.ridge is not None:
+            sel = np.flatnonzero(labels == k)
             deltas[sel] = candidate_features(cand, keep[sel], t, fp) @ t.ridge + t.ridge_bias
     return deltas
 
