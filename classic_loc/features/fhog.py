@@ -231,27 +231,32 @@ def _tent_weights(cell):
 
 
 @functools.lru_cache(maxsize=128)
-def _column_layout(n_cols, c_cols):
-    """Where the pixels of a row of cells vote along the columns, and with which weights.
+def _band_layout(rows, n_cols, c_cols):
+    """Where the pixels of a band of cell rows vote along the columns, and with which weights.
 
     Parameters
     ----------
+    rows : int
+        Pixel rows of a (full) band; a shorter band uses the first rows.
     n_cols, c_cols : int
         Cells per row and their width in pixels.
 
     Returns
     -------
-    own : (n_cols * c_cols,) ndarray of intp
-        ``18 x`` the index of each pixel column's own cell among ``n_cols + 2``
-        (cell ``j`` is ``j + 1``: a ring of one cell either side).
+    own : (rows, n_cols * c_cols) ndarray of intp
+        Index of each pixel's own cell in the band's ``(rows, n_cols + 2, 18)`` votes, times
+        18 (its bin is added): cell ``j`` of pixel row ``y`` is ``(y, j + 1)`` (a ring of one
+        cell either side).
     step : (n_cols * c_cols,) ndarray of intp
         Offset from the own cell's index to the neighbour the pixel also votes for (``-18`` or ``+18``).
     w_own, w_other : (n_cols * c_cols,) ndarray of float64
         The pixel's shares of its vote for the two cells (:func:`_tent_weights`).
+    w_own32, w_other32 : the same as float32 (for float32 magnitudes: a float32 product)
     """
     step, w_own, w_other = (np.tile(w, n_cols) for w in _tent_weights(c_cols))
-    own = (np.arange(n_cols * c_cols) // c_cols + 1) * _N_SIGNED
-    return _readonly(own, step * _N_SIGNED, w_own, w_other)
+    own_col = (np.arange(n_cols * c_cols) // c_cols + 1) * _N_SIGNED
+    own = (np.arange(rows) * ((n_cols + 2) * _N_SIGNED))[:, None] + own_col
+    return _readonly(own, step * _N_SIGNED, w_own, w_other, w_own.astype(np.float32), w_other.astype(np.float32))
 
 
 @functools.lru_cache(maxsize=64)
@@ -378,7 +383,7 @@ def _fhog_histograms(image, cell_shape):
     n_rows, n_cols = height // c_rows, width // c_cols
     cols = n_cols * c_cols
     band = min(n_rows, max(1, _FHOG_BAND_PIXELS // (cols * c_rows)))
-    own_col, col_step, w_own, w_other = _column_layout(n_cols, c_cols)
+    own_base, col_step, w_own, w_other, w_own32, w_other32 = _band_layout(band * c_rows, n_cols, c_cols)
     row_weights = _row_weights(c_rows)
     width_bins = (n_cols + 2) * _N_SIGNED  # one row of the padded cell grid
     # padded[i + 1, j + 1] is cell (i, j); the votes for the outer ring are dropped
@@ -391,12 +396,13 @@ def _fhog_histograms(image, cell_shape):
         part = image[first:last, :min(cols + 1, width)]
         border = (top == 0, bottom == height, cols == width)
         magnitude, bins = _band_gradients(part, top - first, border, rows, cols)
-        own = np.add(bins, own_col, dtype=np.intp)
-        own += (np.arange(rows) * width_bins)[:, None]
+        # the weighted magnitudes in the magnitudes' type (float32 for uint8 images: half the bytes)
+        shares = (w_own32, w_other32) if magnitude.dtype == np.float32 else (w_own, w_other)
+        own = np.add(own_base[:rows], bins, dtype=np.intp)
         length = rows * width_bins
-        by_column = np.bincount(own.ravel(), (magnitude * w_own).ravel(), length)
+        by_column = np.bincount(own.ravel(), (magnitude * shares[0]).ravel(), length)
         own += col_step
-        by_column += np.bincount(own.ravel(), (magnitude * w_other).ravel(), length)
+        by_column += np.bincount(own.ravel(), (magnitude * shares[1]).ravel(), length)
         # (cell rows, 3, width_bins): each cell row's votes for itself, the row above, the row below
         votes = np.matmul(row_weights, by_column.reshape(r1 - r0, c_rows, width_bins))
         padded[r0 + 1:r1 + 1] += votes[:, 0]
