@@ -19,7 +19,7 @@ from classic_loc import scan as scan_module
 from classic_loc.errors import DataError
 from classic_loc.feature_pyramid import EXACT_STEP, exact_levels, feature_levels, resample_cells
 from classic_loc.features.fhog import fhog_features, fhog_grid, fhog_histograms
-from classic_loc.features.hog import score_windows
+from classic_loc.features.hog import score_windows, window_view
 from classic_loc.model_io import load_model, save_model
 from classic_loc.scan import FeatureParams, Template, detect_image, pyramid_levels, scan_image
 from classic_loc.window_scores import WindowScorer
@@ -189,6 +189,41 @@ def test_scan_with_the_stacked_scorer_equals_the_reference_path(monkeypatch):
         np.testing.assert_allclose(got.scores, ref.scores, rtol=1e-5, atol=1e-4)
         b1 = detect_image(image, templates, fp, 1.15, 1.0, min_score=0.0, refine=False)
         assert len(b1[0]) > 0
+
+
+def test_the_scorer_is_made_once_per_list_of_templates_and_anew_for_new_weights():
+    rng = np.random.default_rng(4)
+    fp = FeatureParams(variant="felzenszwalb", pyramid="fast")
+    templates = [Template(wc, rng.standard_normal(fp.hog_dim(wc)).astype(np.float32), context=1)
+                 for wc in ((6, 8), (8, 5))]
+    scorer = scan_module.window_scorer(templates, fp)
+    assert scan_module.window_scorer(list(templates), fp) is scorer  # the same template objects
+    assert scan_module.window_scorer(templates[:1], fp) is not scorer  # another list
+    changed = [dataclasses.replace(templates[0], weights=-templates[0].weights), templates[1]]
+    other = scan_module.window_scorer(changed, fp)
+    assert other is not scorer
+    grid = rng.random((12, 14, 1, 1, 31), dtype=np.float32)
+    got = other.scores(grid, [0, 1])
+    np.testing.assert_allclose(got[0], score_windows(grid, (6, 8), -templates[0].weights), rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(got[1], score_windows(grid, (8, 5), templates[1].weights), rtol=1e-5, atol=1e-4)
+    assert scan_module.window_scorer(templates, FeatureParams(block_size=2)) is not scorer  # other features
+
+
+@pytest.mark.parametrize("fp", [FeatureParams(variant="felzenszwalb"), FeatureParams(block_size=2)])
+def test_level_features_are_the_window_view_slices(fp):
+    """A window's features, read by one fancy index, are grid[r:r + wb_rows, c:c + wb_cols] flattened."""
+    rng = np.random.default_rng(5)
+    level = fp.level(cv2.GaussianBlur(rng.integers(0, 256, (120, 150), dtype=np.uint8), (0, 0), 1.5))
+    t = Template((7, 5), np.zeros(fp.hog_dim((7, 5)), np.float32))
+    views = window_view(level.grid, (7, 5))
+    rows, cols = np.array([0, 3, views.shape[0] - 1, 3]), np.array([0, 2, views.shape[1] - 1, 2])
+    got = scan_module.level_features(level, fp, t, rows, cols)
+    assert got.shape == (4, fp.hog_dim((7, 5))) and got.dtype == np.float32
+    for k, (r, c) in enumerate(zip(rows, cols)):
+        np.testing.assert_array_equal(got[k], views[r, c].ravel())
+    assert scan_module.level_features(level, fp, t, rows[:0], cols[:0]).shape == (0, fp.hog_dim((7, 5)))
+    with pytest.raises(IndexError):
+        scan_module.level_features(level, fp, t, np.array([views.shape[0]]), np.array([0]))
 
 
 # ----------------------------------------------------------------- the setting, the model file
