@@ -39,7 +39,17 @@ Definitions (also in docs/evaluation.md):
 - ``map``, ``map50``, ``map75``: COCO detection AP (101-point interpolated,
   at most 100 detections per image and class, area range "all"), computed as
   pycocotools does. Crowd boxes and VOC ``difficult`` boxes are both ignored
-  the way pycocotools ignores crowd boxes.
+  the way pycocotools ignores crowd boxes;
+- ``map_small``, ``map_medium``, ``map_large``: the same AP over IoU 0.5:0.95 for
+  objects of area under 32**2 pixels, 32**2 to 96**2, over 96**2 (the bounds belong
+  to both sides, as in pycocotools; an object's area is its record's ``areas``:
+  the COCO annotation's ``area`` when given, else its box's); a detection that
+  matches nothing counts only in the range of its own box's area;
+- ``mar_1``, ``mar_10``, ``mar_100``: COCO average recall over IoU 0.5:0.95 with
+  at most 1, 10, 100 detections per image and class (area "all"); ``mar_small``,
+  ``mar_medium``, ``mar_large`` at 100 detections per size range. These are
+  pycocotools' 12 summary numbers (``COCOeval.stats``), in its order:
+  :data:`COCO_SUMMARY`.
 """
 
 import json
@@ -53,12 +63,27 @@ from .boxes import box_area, box_convert, box_iou
 from .datasets._dataset import _show
 from .errors import DataError
 
-__all__ = ["evaluate", "read_predictions", "format_report", "IOU_THRESHOLDS", "RECALL_THRESHOLDS"]
+__all__ = ["evaluate", "read_predictions", "format_report", "IOU_THRESHOLDS", "RECALL_THRESHOLDS", "AREA_RANGES",
+           "MAX_DETECTIONS", "COCO_SUMMARY"]
 
 # exactly pycocotools' Params.setDetParams arrays
 IOU_THRESHOLDS = np.linspace(0.5, 0.95, int(np.round((0.95 - 0.5) / 0.05)) + 1, endpoint=True)
 RECALL_THRESHOLDS = np.linspace(0.0, 1.00, int(np.round((1.00 - 0.0) / 0.01)) + 1, endpoint=True)
-MAX_DETECTIONS = 100
+#: pycocotools' area ranges in pixels (an object is in a range when ``lo <= area <= hi``)
+AREA_RANGES = {"all": (0.0, 1e5 ** 2), "small": (0.0, 32.0 ** 2), "medium": (32.0 ** 2, 96.0 ** 2),
+               "large": (96.0 ** 2, 1e5 ** 2)}
+#: pycocotools' maxDets: the detections per image and class each recall figure allows (AP uses the last)
+MAX_DETECTIONS = (1, 10, 100)
+#: The result keys of pycocotools' 12 summary numbers, in ``COCOeval.stats`` order:
+#: (key, "ap" or "ar", IoU threshold or None for 0.5:0.95, area range, max detections)
+COCO_SUMMARY = (
+    ("map", "ap", None, "all", 100), ("map50", "ap", 0.5, "all", 100), ("map75", "ap", 0.75, "all", 100),
+    ("map_small", "ap", None, "small", 100), ("map_medium", "ap", None, "medium", 100),
+    ("map_large", "ap", None, "large", 100),
+    ("mar_1", "ar", None, "all", 1), ("mar_10", "ar", None, "all", 10), ("mar_100", "ar", None, "all", 100),
+    ("mar_small", "ar", None, "small", 100), ("mar_medium", "ar", None, "medium", 100),
+    ("mar_large", "ar", None, "large", 100),
+)
 
 
 class _Preds:
@@ -314,29 +339,33 @@ def _crowd_iou(dt, gt, crowd):
     return iou
 
 
-def _evaluate_image(gt_boxes, gt_ignore, dt_boxes, dt_scores):
-    """pycocotools' evaluateImg for one image and class (area "all", 100 detections).
+def _evaluate_image(gt_boxes, gt_crowd, gt_ignore, dt_boxes, dt_scores):
+    """pycocotools' evaluateImg for one image, class and area range (at most 100 detections).
 
-    Returns (dt_scores, dt_matched (T, D) bool, dt_ignored (T, D) bool, n_non_ignored_gt), or None.
+    ``gt_crowd`` (crowd or difficult boxes) decides the IoU (pycocotools' crowd IoU);
+    ``gt_ignore`` is that or an area outside the range, and decides the matching.
+    Returns (dt_scores, dt_matched (T, D) bool, dt_ignored (T, D) bool, gt_ignore sorted) with
+    the detections best first (so the first ``m`` are those of ``maxDets`` m), or None.
+    Unmatched detections outside the area range are marked ignored by the caller.
     """
     if len(gt_boxes) == 0 and len(dt_boxes) == 0:
         return None
     g_order = np.argsort(gt_ignore.astype(np.int64), kind="mergesort")
-    gt_boxes, gt_ignore = gt_boxes[g_order], gt_ignore[g_order]
-    d_order = np.argsort(-dt_scores, kind="mergesort")[:MAX_DETECTIONS]
+    gt_boxes, gt_crowd, gt_ignore = gt_boxes[g_order], gt_crowd[g_order], gt_ignore[g_order]
+    d_order = np.argsort(-dt_scores, kind="mergesort")[:MAX_DETECTIONS[-1]]
     dt_boxes, dt_scores = dt_boxes[d_order], dt_scores[d_order]
     n_t, n_d, n_g = len(IOU_THRESHOLDS), len(dt_boxes), len(gt_boxes)
     matched = np.zeros((n_t, n_d), dtype=bool)
     ignored = np.zeros((n_t, n_d), dtype=bool)
     if n_d and n_g:
-        ious = _crowd_iou(dt_boxes, gt_boxes, gt_ignore)
+        ious = _crowd_iou(dt_boxes, gt_boxes, gt_crowd)
         n_real = int((~gt_ignore).sum())  # non-ignored ground truth comes first
         for t, thr in enumerate(IOU_THRESHOLDS):
             thr = min(thr, 1 - 1e-10)
             taken = np.zeros(n_g, dtype=bool)
             for d in range(n_d):
                 # among eligible gts with IoU >= thr, the best one, the last on ties (pycocotools' loop);
-                # non-ignored gts win over ignored ones; ignored (crowd) ones can be matched many times
+                # non-ignored gts win over ignored ones; crowd ones can be matched many times
                 m = -1
                 for lo, hi in ((0, n_real), (n_real, n_g)):
                     row = ious[d, lo:hi]
@@ -349,47 +378,67 @@ def _evaluate_image(gt_boxes, gt_ignore, dt_boxes, dt_scores):
                     continue
                 matched[t, d] = True
                 ignored[t, d] = gt_ignore[m]
-                if not gt_ignore[m]:
+                if not gt_crowd[m]:
                     taken[m] = True
-    return dt_scores, matched, ignored, int((~gt_ignore).sum())
+    return dt_scores, matched, ignored, gt_ignore, box_area(dt_boxes)
 
 
-def _coco_precision(dataset, preds):
-    """Precision array (T, R, K) as pycocotools' accumulate; -1 for classes without ground truth."""
-    n_k = len(dataset.classes)
-    precision = -np.ones((len(IOU_THRESHOLDS), len(RECALL_THRESHOLDS), n_k))
+def _coco_accumulate(dataset, preds):
+    """Precision (T, R, K, A, M) and recall (T, K, A, M) as pycocotools' accumulate; -1 where undefined.
+
+    ``A`` walks :data:`AREA_RANGES`, ``M`` :data:`MAX_DETECTIONS`.
+    """
+    n_k, n_t, n_r = len(dataset.classes), len(IOU_THRESHOLDS), len(RECALL_THRESHOLDS)
+    n_a, n_m = len(AREA_RANGES), len(MAX_DETECTIONS)
+    precision = -np.ones((n_t, n_r, n_k, n_a, n_m))
+    recall = -np.ones((n_t, n_k, n_a, n_m))
     order = sorted(range(len(dataset)), key=lambda i: dataset[i].coco_id)  # pycocotools sorts image ids
     for k in range(n_k):
-        per_img = []
-        for i in order:
-            rec, p = dataset[i], preds[i]
-            g, d = rec.labels == k, p.labels == k
-            e = _evaluate_image(rec.boxes[g], (rec.crowd | rec.difficult)[g], p.boxes[d], p.scores[d])
-            if e is not None:
-                per_img.append(e)
-        if not per_img:
-            continue
-        n_pos = sum(e[3] for e in per_img)
-        if n_pos == 0:
-            continue
-        scores = np.concatenate([e[0] for e in per_img])
-        inds = np.argsort(-scores, kind="mergesort")
-        matched = np.concatenate([e[1] for e in per_img], axis=1)[:, inds]
-        ignored = np.concatenate([e[2] for e in per_img], axis=1)[:, inds]
-        tp_sum = np.cumsum(matched & ~ignored, axis=1).astype(float)
-        fp_sum = np.cumsum(~matched & ~ignored, axis=1).astype(float)
-        for t in range(len(IOU_THRESHOLDS)):
-            tp, fp = tp_sum[t], fp_sum[t]
-            rc = tp / n_pos
-            pr = tp / (fp + tp + np.spacing(1))
-            pr = np.maximum.accumulate(pr[::-1])[::-1] if len(pr) else pr  # make precision monotone
-            q = np.zeros(len(RECALL_THRESHOLDS))
-            idx = np.searchsorted(rc, RECALL_THRESHOLDS, side="left")
-            valid = idx < len(pr)
-            q[valid] = pr[idx[valid]]
-            # pycocotools stops at the first recall threshold it cannot reach; all later ones are 0 too
-            precision[t, :, k] = q
-    return precision
+        for a, (lo, hi) in enumerate(AREA_RANGES.values()):
+            per_img = []
+            for i in order:
+                rec, p = dataset[i], preds[i]
+                g, d = rec.labels == k, p.labels == k
+                crowd = (rec.crowd | rec.difficult)[g]
+                area = rec.areas[g]
+                e = _evaluate_image(rec.boxes[g], crowd, crowd | (area < lo) | (area > hi), p.boxes[d], p.scores[d])
+                if e is not None:
+                    scores, matched, ignored, gt_ignore, dt_area = e
+                    outside = (dt_area < lo) | (dt_area > hi)
+                    per_img.append((scores, matched, ignored | (~matched & outside[None, :]), gt_ignore))
+            n_pos = sum(int((~e[3]).sum()) for e in per_img)
+            if not per_img or n_pos == 0:
+                continue
+            for m, max_det in enumerate(MAX_DETECTIONS):
+                scores = np.concatenate([e[0][:max_det] for e in per_img])
+                inds = np.argsort(-scores, kind="mergesort")
+                matched = np.concatenate([e[1][:, :max_det] for e in per_img], axis=1)[:, inds]
+                ignored = np.concatenate([e[2][:, :max_det] for e in per_img], axis=1)[:, inds]
+                tp_sum = np.cumsum(matched & ~ignored, axis=1).astype(float)
+                fp_sum = np.cumsum(~matched & ~ignored, axis=1).astype(float)
+                for t in range(n_t):
+                    tp, fp = tp_sum[t], fp_sum[t]
+                    rc = tp / n_pos
+                    recall[t, k, a, m] = rc[-1] if len(tp) else 0.0
+                    pr = tp / (fp + tp + np.spacing(1))
+                    pr = np.maximum.accumulate(pr[::-1])[::-1] if len(pr) else pr  # make precision monotone
+                    q = np.zeros(n_r)
+                    idx = np.searchsorted(rc, RECALL_THRESHOLDS, side="left")
+                    valid = idx < len(pr)
+                    q[valid] = pr[idx[valid]]
+                    # pycocotools stops at the first recall threshold it cannot reach; all later ones are 0 too
+                    precision[t, :, k, a, m] = q
+    return precision, recall
+
+
+def _coco_summary(precision, recall):
+    """pycocotools' 12 summary numbers as {key: value or None} (see :data:`COCO_SUMMARY`)."""
+    areas, out = list(AREA_RANGES), {}
+    for key, kind, iou, area, max_det in COCO_SUMMARY:
+        a, m = areas.index(area), MAX_DETECTIONS.index(max_det)
+        t = slice(None) if iou is None else int(np.flatnonzero(np.isclose(IOU_THRESHOLDS, iou))[0])
+        out[key] = _mean_valid(precision[t, :, :, a, m] if kind == "ap" else recall[t, :, a, m])
+    return out
 
 
 def _mean_valid(a):
@@ -424,11 +473,12 @@ def evaluate(dataset, predictions, iou_threshold=0.5, curves=False):
     -------
     dict
         ``accuracy``, ``mean_iou``, ``loc_accuracy``, ``corloc``, ``presence_accuracy``,
-        ``presence_precision``, ``presence_recall``, ``map``, ``map50``, ``map75``,
-        ``per_class`` (dict of dicts), ``confusion`` (labels and matrix: rows are the
+        ``presence_precision``, ``presence_recall``, pycocotools' 12 summary numbers (``map``,
+        ``map50``, ``map75``, ``map_small``, ``map_medium``, ``map_large``, ``mar_1``, ``mar_10``,
+        ``mar_100``, ``mar_small``, ``mar_medium``, ``mar_large``), ``per_class`` (dict of dicts), ``confusion`` (labels and matrix: rows are the
         main object's class, columns the top prediction's, last "none"),
         ``n_images``, ``n_with_object``, ``n_predictions``, ``iou_threshold``.
-        AP values are None where no class has ground truth.
+        AP and AR values are None where no class has ground truth (in that area range).
 
     Examples
     --------
@@ -467,7 +517,9 @@ def evaluate(dataset, predictions, iou_threshold=0.5, curves=False):
     correct = top_l == main_l
     hit = ious >= iou_threshold
 
-    precision = _coco_precision(dataset, preds)
+    precision_all, recall_all = _coco_accumulate(dataset, preds)
+    summary = _coco_summary(precision_all, recall_all)
+    precision = precision_all[:, :, :, 0, -1]  # area "all", 100 detections
     t50, t75 = 0, int(np.flatnonzero(np.isclose(IOU_THRESHOLDS, 0.75))[0])
     per_class = {}
     for k, name in enumerate(dataset.classes):
@@ -496,9 +548,7 @@ def evaluate(dataset, predictions, iou_threshold=0.5, curves=False):
         "presence_accuracy": _ratio((has_obj == present).sum(), len(dataset)),
         "presence_precision": _ratio((has_obj & present).sum(), int(present.sum())),
         "presence_recall": _ratio((has_obj & present).sum(), n_obj),
-        "map": _mean_valid(precision),
-        "map50": _mean_valid(precision[t50]),
-        "map75": _mean_valid(precision[t75]),
+        **summary,
         "per_class": per_class,
         "confusion": {"labels": list(dataset.classes) + ["none"], "matrix": confusion.tolist()},
         "n_images": len(dataset),
@@ -533,7 +583,7 @@ def _check_ground_truth(dataset):
         w, h = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
         ok = np.isfinite(b).all(axis=1) & (w >= 0) & (h >= 0) & np.isfinite(w * h)
     if ok.all():
-        return
+        return _check_areas(dataset)
     first = int(np.flatnonzero(~ok)[0])
     ends = np.cumsum([rec.n_objects for rec in dataset])
     i = int(np.searchsorted(ends, first, side="right"))
@@ -541,6 +591,17 @@ def _check_ground_truth(dataset):
     raise DataError(dataset.root or "ground truth", f"image {_show(dataset[i].image_id)} box {j}",
                     f"ground-truth box {_fmt_box(b[first])} is not finite, inverted or too large",
                     "fix the annotation (finite x1 <= x2, y1 <= y2 in pixels)", kind="bad box")
+
+
+def _check_areas(dataset):
+    """Object areas given in Python (a reader checks its own): finite and non-negative."""
+    for rec in dataset:
+        bad = np.flatnonzero(~(np.isfinite(rec.areas) & (rec.areas >= 0)))
+        if bad.size:
+            raise DataError(dataset.root or "ground truth", f"image {_show(rec.image_id)} box {int(bad[0])}",
+                            f"area {float(rec.areas[bad[0]])!r} is not a finite, non-negative number",
+                            "give each object's area in square pixels, or leave areas out (the box's area)",
+                            kind="bad box")
 
 
 def _finite(result, where=""):
@@ -574,6 +635,11 @@ def format_report(result, classes_limit=50):
         f"  corloc         {f(result['corloc'])}    presence recall    {f(result['presence_recall'])}",
         f"  mean_iou       {f(result['mean_iou'])}",
         f"  mAP@[.5:.95]   {f(result['map'])}    mAP50 {f(result['map50'])}    mAP75 {f(result['map75'])}",
+        f"  mAP small      {f(result.get('map_small'))}    medium {f(result.get('map_medium'))}    "
+        f"large {f(result.get('map_large'))}",
+        f"  mAR@1          {f(result.get('mar_1'))}    @10   {f(result.get('mar_10'))}    @100  {f(result.get('mar_100'))}",
+        f"  mAR small      {f(result.get('mar_small'))}    medium {f(result.get('mar_medium'))}    "
+        f"large {f(result.get('mar_large'))}",
         "",
         f"  {'class':<20} {'images':>6} {'boxes':>6} {'acc':>6} {'loc':>6} {'iou':>6} {'AP50':>6} {'AP':>6}",
     ]

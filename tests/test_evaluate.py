@@ -208,11 +208,91 @@ def test_ap_equals_pycocotools_on_random_cases(seed):
         assert (ours["per_class"][name]["ap50"] is None) == (not (want50 > -1).any())
 
 
+def _sized_case(rng):
+    """Objects and detections of every COCO size range, some exactly on its bounds (32**2, 96**2), and
+    ground-truth areas that are not the boxes' (as a COCO file's mask areas), crowd and difficult boxes."""
+    records = []
+    for i in range(int(rng.integers(4, 16))):
+        n = int(rng.integers(0, 7))
+        side = rng.choice([8.0, 20.0, 32.0, 50.0, 96.0, 150.0], size=(n, 2))
+        xy = np.round(rng.uniform(0, 300, (n, 2)))
+        boxes = np.concatenate([xy, xy + side], 1)
+        areas = side[:, 0] * side[:, 1]
+        mask = rng.random(n) < 0.4  # a mask's area: less than its box's, sometimes across a bound
+        areas[mask] = np.round(areas[mask] * rng.choice([0.3, 0.6, 0.9], size=int(mask.sum())))
+        areas[rng.random(n) < 0.15] = 32.0 ** 2
+        areas[rng.random(n) < 0.1] = 96.0 ** 2
+        records.append(ImageRecord(f"im{i}", None, 500, 500, boxes, rng.integers(0, 3, n),
+                                   difficult=rng.random(n) < 0.1, crowd=rng.random(n) < 0.1, areas=areas,
+                                   coco_id=1000 - 7 * i))
+    gt = Dataset(records, ["a", "b", "c"])
+    preds = []
+    for r in records:
+        for _ in range(int(rng.integers(0, 30))):
+            if len(r.boxes) and rng.random() < 0.6:
+                b = r.boxes[rng.integers(len(r.boxes))] + np.round(rng.normal(0, 4, 4))
+            else:
+                xy = np.round(rng.uniform(0, 350, 2))
+                b = np.r_[xy, xy + rng.choice([10.0, 32.0, 60.0, 96.0, 130.0], 2)]
+            if b[2] - b[0] < 1 or b[3] - b[1] < 1:
+                continue
+            preds.append(det(r.coco_id, int(rng.integers(1, 4)), b, float(np.round(rng.random(), 2))))
+    return gt, preds
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_all_twelve_coco_numbers_equal_pycocotools(seed):
+    """pycocotools' 12 summary numbers (AP by IoU and size, AR by detections and size) to 1e-9, and the
+    whole precision (T, R, K, A, M) and recall (T, K, A, M) arrays they come from."""
+    pytest.importorskip("pycocotools", reason="parity tests need pycocotools (pip install -e .[test])")
+    from classic_loc.evaluation import COCO_SUMMARY, _coco_accumulate
+
+    rng = np.random.default_rng(1000 + seed)
+    gt, preds = _sized_case(rng) if seed % 3 else _random_case(rng, ties=seed % 2 == 1)
+    if not preds:
+        return
+    ours = evaluate(gt, preds)
+    ref = _pycocotools(gt, preds)
+    for (key, *_), want in zip(COCO_SUMMARY, ref.stats):
+        assert (ours[key] is None) if want == -1 else ours[key] == pytest.approx(want, abs=1e-9), key
+    precision, recall = _coco_accumulate(gt, read_predictions(preds, gt))
+    np.testing.assert_allclose(precision, ref.eval["precision"], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(recall, ref.eval["recall"], rtol=0, atol=1e-12)
+
+
+def test_coco_size_ranges_by_hand():
+    """Hand-computed size-range AP and AR: objects of 400 (small), 2500 (medium) and 10000 (large) px in
+    image a, one of exactly 32**2 px (small and medium) in b, and in c a 50x50 box whose mask area
+    500 makes it small; each found exactly; a false small detection in b scores highest."""
+    gt = Dataset([rec("a", [[0, 0, 20, 20], [30, 0, 80, 50], [0, 50, 100, 150]], [0, 0, 0]),
+                  rec("b", [[0, 0, 32, 32]], [0]),
+                  rec("c", [[0, 0, 50, 50]], [0], areas=[500.0])], ["x"])
+    found = [det("a", 1, [0, 0, 20, 20], 0.9), det("a", 1, [30, 0, 80, 50], 0.8),
+             det("a", 1, [0, 50, 100, 150], 0.7), det("b", 1, [0, 0, 32, 32], 0.6), det("c", 1, [0, 0, 50, 50], 0.5)]
+    r = evaluate(gt, found)
+    for key in ("map", "map_small", "map_medium", "map_large", "mar_10", "mar_100", "mar_small", "mar_medium",
+                "mar_large"):
+        assert r[key] == pytest.approx(1.0), key
+    assert r["mar_1"] == pytest.approx(3 / 5)  # one detection per image: a finds 1 of its 3 objects
+    r = evaluate(gt, found + [det("b", 1, [100, 100, 110, 110], 0.95)])  # 100 px, unmatched: small only
+    assert r["map"] == pytest.approx(5 / 6)  # the 5 hits come after one miss: precision 5/6 at every recall
+    # small objects (400, 1024, c's 500) are hits 1, 4 and 5 after the miss: precision 1/2, 2/3, 3/4, interpolated
+    # to 3/4 at every recall; the medium and large hits in between match objects out of range: ignored
+    assert r["map_small"] == pytest.approx(3 / 4)
+    assert r["map_medium"] == pytest.approx(1.0) and r["map_large"] == pytest.approx(1.0)  # the miss is out of range
+    assert r["mar_1"] == pytest.approx(2 / 5)  # b's one detection is now the miss
+    assert r["mar_100"] == pytest.approx(1.0)
+    assert evaluate(Dataset([rec("c", [[0, 0, 50, 50]], [0], areas=[500.0])], ["x"]), found[-1:])["map_medium"] is None
+    with pytest.raises(DataError, match=r"image 'c' box 0: area nan is not a finite, non-negative number"):
+        evaluate(Dataset([rec("c", [[0, 0, 50, 50]], [0], areas=[np.nan])], ["x"]), [])
+
+
 def test_parity_through_a_written_coco_file(tmp_path):
     pytest.importorskip("pycocotools", reason="parity tests need pycocotools (pip install -e .[test])")
-    gt, preds = _random_case(np.random.default_rng(123), ties=False)
-    gt = gt.with_records([ImageRecord(r.image_id, r.path, r.width, r.height, r.boxes, r.labels, coco_id=r.coco_id)
-                          for r in gt])  # plain COCO: no crowd, no difficult
+    gt, preds = _sized_case(np.random.default_rng(123))
+    gt = gt.with_records([ImageRecord(r.image_id, r.path, r.width, r.height, r.boxes, r.labels, coco_id=r.coco_id,
+                                      areas=r.areas)
+                          for r in gt])  # plain COCO: no crowd, no difficult; mask areas kept through the file
     write_coco(gt, tmp_path / "gt.json")
     (tmp_path / "preds.json").write_text(json.dumps(preds))
     from pycocotools.coco import COCO
@@ -227,7 +307,11 @@ def test_parity_through_a_written_coco_file(tmp_path):
     assert main(["evaluate", "--gt", str(tmp_path / "gt.json"), "--pred", str(tmp_path / "preds.json"), "--json",
                  "--out", str(tmp_path / "r.json")]) == 0
     r = json.loads((tmp_path / "r.json").read_text())
-    assert [r["map"], r["map50"], r["map75"]] == pytest.approx(list(ev.stats[:3]), abs=1e-9)
+    from classic_loc.evaluation import COCO_SUMMARY
+
+    assert [r[key] for key, *_ in COCO_SUMMARY] == pytest.approx(list(ev.stats), abs=1e-9)
+    assert any(a != w * h for a, (_, _, w, h) in ((ann["area"], ann["bbox"])
+                                                  for ann in json.loads((tmp_path / "gt.json").read_text())["annotations"]))
 
 
 # ------------------------------------------------------------- bad predictions

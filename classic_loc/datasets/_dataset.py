@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from ..boxes import as_boxes
+from ..boxes import as_boxes, box_area
 from ..errors import DataError
 from ..images import read_image
 
@@ -70,6 +70,11 @@ class ImageRecord:
         The image's file as the annotation names it, relative to its image
         folder (COCO ``file_name``), when known: used to match predictions when
         ``path`` is None or lies elsewhere.
+    areas : ndarray of shape (N,), float64
+        Each object's area in pixels, which decides its COCO size range (small,
+        medium, large) in the evaluator: the COCO annotation's ``area`` (for a
+        segmented object its mask's area, as pycocotools uses it) when the file gives
+        one, else (and by default) the box's area.
     """
 
     image_id: str
@@ -82,6 +87,7 @@ class ImageRecord:
     crowd: np.ndarray = None
     coco_id: int = None
     file_name: str = None
+    areas: np.ndarray = None
 
     def __post_init__(self):
         boxes = as_boxes(self.boxes)
@@ -96,6 +102,13 @@ class ImageRecord:
             if len(value) != n:
                 raise ValueError(f"{n} boxes but {len(value)} {name} flags")
             flags[name] = value
+        if self.areas is None:
+            areas = box_area(boxes)
+        else:
+            areas = np.asarray(self.areas, dtype=np.float64).reshape(-1)
+            if len(areas) != n:
+                raise ValueError(f"{n} boxes but {len(areas)} areas")
+        object.__setattr__(self, "areas", areas)
         object.__setattr__(self, "boxes", boxes)
         object.__setattr__(self, "labels", labels)
         object.__setattr__(self, "difficult", flags["difficult"])

@@ -320,7 +320,7 @@ def read_coco(path, split=None, skip_bad=False, require_images=True, image_root=
                     file_path = None  # not there (evaluation only): no path to a missing file; file_name still matches
             seen_stems.add(stem)
             images[iid] = dict(stem=stem, name=name, path=file_path, w=w, h=h, boxes=[], labels=[], difficult=[],
-                               crowd=[])
+                               crowd=[], areas=[])
         except DataError as err:
             problems.report(err)
 
@@ -355,12 +355,15 @@ def read_coco(path, split=None, skip_bad=False, require_images=True, image_root=
             im["labels"].append(label_of[cid])
             im["crowd"].append(crowd)
             im["difficult"].append(difficult)
+            # the annotation's area decides its size range, as in pycocotools (a mask's area for a segmented object)
+            area = ann.get("area")
+            im["areas"].append(float(area) if area is not None else float(bbox[2]) * float(bbox[3]))
         except DataError as err:
             problems.report(err)
 
     records = [ImageRecord(im["stem"], im["path"], im["w"], im["h"], boxes=np.reshape(im["boxes"], (-1, 4)),
                            labels=im["labels"], difficult=im["difficult"], crowd=im["crowd"], coco_id=iid,
-                           file_name=im["name"])
+                           file_name=im["name"], areas=im["areas"])
                for iid, im in images.items()]
     problems.warn(path)
     return Dataset(records, classes, category_ids=cat_ids, root=path, format="coco")
@@ -369,7 +372,8 @@ def read_coco(path, split=None, skip_bad=False, require_images=True, image_root=
 def to_coco(dataset):
     """The COCO ground-truth document of ``dataset`` as a dict.
 
-    Image ids are the records' ``coco_id``; categories keep ``dataset.category_ids``.
+    Image ids are the records' ``coco_id``; categories keep ``dataset.category_ids``; each
+    object's ``area`` is the record's (the box's area unless a COCO file gave another).
     A difficult box is written with ``"difficult": 1`` (pycocotools does not
     know this key; classic_loc's evaluator ignores such boxes like VOC does).
     """
@@ -377,10 +381,10 @@ def to_coco(dataset):
     for rec in dataset:
         name = os.path.basename(rec.path) if rec.path else rec.image_id + ".jpg"
         images.append({"id": rec.coco_id, "file_name": name, "width": rec.width, "height": rec.height})
-        for box, label, diff, crowd in zip(box_convert(rec.boxes, "xyxy", "xywh"), rec.labels, rec.difficult,
-                                           rec.crowd):
+        for box, label, diff, crowd, area in zip(box_convert(rec.boxes, "xyxy", "xywh"), rec.labels, rec.difficult,
+                                                 rec.crowd, rec.areas):
             ann = {"id": len(anns) + 1, "image_id": rec.coco_id, "category_id": dataset.category_ids[label],
-                   "bbox": [float(v) for v in box], "area": float(box[2] * box[3]), "iscrowd": int(crowd)}
+                   "bbox": [float(v) for v in box], "area": float(area), "iscrowd": int(crowd)}
             if diff:
                 ann["difficult"] = 1
             anns.append(ann)
