@@ -26,7 +26,7 @@ _EXPORTS = {
     "Dataset": "datasets", "ImageRecord": "datasets", "load_dataset": "datasets", "write_coco": "datasets",
     "write_voc": "datasets",
     "evaluate": "evaluation", "read_predictions": "evaluation",
-    "Localizer": "localizer", "Detections": "localizer", "Prediction": "localizer",
+    "Localizer": "localizer", "Detections": "localizer", "Detection": "localizer", "Prediction": "localizer",
     "DataError": "errors", "DataWarning": "errors", "ModelFileError": "errors",
 }
 

@@ -12,6 +12,7 @@ import inspect
 import json
 import math
 import os
+from typing import NamedTuple
 
 import numpy as np
 
@@ -24,7 +25,7 @@ from .pyramid import auto_upsample, reachable_scales
 from .scan import FeatureParams, Template, detect_image, template_dim
 from .settings import FEATURE_BACKENDS, FIT_ONLY, PREDICTION_SETTINGS, bad_parameter, check_params, check_value
 
-__all__ = ["Localizer", "Detections", "Prediction", "NotFittedError"]
+__all__ = ["Localizer", "Detections", "Detection", "Prediction", "NotFittedError"]
 
 
 class NotFittedError(DataError, AttributeError):
@@ -34,8 +35,34 @@ class NotFittedError(DataError, AttributeError):
     """
 
 
+class Detection(NamedTuple):
+    """One detection: ``box`` (4,) xyxy in pixels, ``label`` (class index), ``class_name``, ``score``."""
+
+    box: np.ndarray
+    label: int
+    class_name: str
+    score: float
+
+
 class Detections:
-    """All detections of one image: ``boxes`` (N, 4) xyxy, ``labels`` (N,) class indices, ``scores`` (N,)."""
+    """All detections of one image: ``boxes`` (N, 4) xyxy, ``labels`` (N,) class indices, ``scores`` (N,).
+
+    Best first. ``len(dets)``; ``dets[i]`` is one :class:`Detection`; ``dets[mask]``,
+    ``dets[indices]`` or ``dets[a:b]`` the :class:`Detections` selected; iterating gives
+    each :class:`Detection`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> dets = Detections(np.array([[10., 20, 50, 80], [0, 0, 5, 5]]), np.array([1, 0]), np.array([0.9, 0.2]),
+    ...                   ("cat", "dog"))
+    >>> dets[0].class_name, dets[0].score
+    ('dog', 0.9)
+    >>> len(dets[dets.scores > 0.5])
+    1
+    >>> [d.label for d in dets]
+    [1, 0]
+    """
 
     __slots__ = ("boxes", "labels", "scores", "classes")
 
@@ -44,6 +71,17 @@ class Detections:
 
     def __len__(self):
         return len(self.scores)
+
+    def __getitem__(self, index):
+        if isinstance(index, (int, np.integer)):
+            i = range(len(self))[index]  # IndexError past the end; negative indices count from the end
+            label = int(self.labels[i])
+            return Detection(np.array(self.boxes[i], dtype=np.float64), label, self.classes[label],
+                             float(self.scores[i]))
+        return Detections(self.boxes[index], self.labels[index], self.scores[index], self.classes)
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
 
     def __repr__(self):
         return f"Detections({len(self)} boxes: {[self.classes[k] for k in self.labels[:5]]}...)"
@@ -423,6 +461,21 @@ class Localizer:
                               "templates depend on it, so the model is no longer fitted"), \
                     f"set it back with set_params({name}={was!r}), or fit again"
         return None
+
+    def __sklearn_is_fitted__(self):
+        """scikit-learn's ``check_is_fitted`` asks this: fitted (or loaded), and no fit-only setting changed since."""
+        return self._fitted_problem() is None
+
+    def __sklearn_tags__(self):
+        """scikit-learn's tags (``check_is_fitted``, ``clone`` and the meta-estimators read them): those of an
+        estimator that takes images, not a 2-D array. scikit-learn is imported only when scikit-learn asks
+        (it is not a dependency of prediction)."""
+        from sklearn.utils import Tags, TargetTags
+
+        tags = Tags(estimator_type=None, target_tags=TargetTags(required=True))
+        tags.input_tags.two_d_array = False
+        tags.non_deterministic = False
+        return tags
 
     def _check_is_fitted(self):
         problem = self._fitted_problem()

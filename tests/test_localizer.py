@@ -385,3 +385,43 @@ def test_fit_in_processes_names_a_corrupt_image(tmp_path, damage):
         assert exc.kind == "undecodable image"
     else:
         pytest.fail("fit accepted a corrupt image")
+
+
+# ------------------------------------------------------------- scikit-learn's helpers, Detections as a sequence
+def test_check_is_fitted_and_clone_work_as_in_scikit_learn(trained):
+    from sklearn.base import clone
+    from sklearn.exceptions import NotFittedError as SkNotFitted
+    from sklearn.utils.validation import check_is_fitted
+
+    model = Localizer.load(trained)
+    check_is_fitted(model)  # no error: loaded is fitted
+    with pytest.raises(SkNotFitted):
+        check_is_fitted(Localizer())
+    copy = clone(model)
+    assert copy is not model and copy.get_params() == model.get_params()
+    with pytest.raises(SkNotFitted):
+        check_is_fitted(copy)  # clone gives an unfitted estimator with the same parameters
+    model.set_params(window_cells=[5, 5])  # a fit-only setting changed: no longer fitted
+    with pytest.raises(SkNotFitted):
+        check_is_fitted(model)
+
+
+def test_detections_index_slice_and_iterate(trained, voc):
+    from classic_loc import Detection, Detections
+
+    dets = Localizer.load(trained).detect(str(next((voc / "JPEGImages").iterdir())))
+    assert len(dets) >= 2
+    first = dets[0]
+    assert isinstance(first, Detection)
+    np.testing.assert_array_equal(first.box, dets.boxes[0])
+    assert (first.label, first.class_name, first.score) == (int(dets.labels[0]), dets.classes[dets.labels[0]],
+                                                             float(dets.scores[0]))
+    assert dets[-1].score == float(dets.scores[-1])
+    with pytest.raises(IndexError):
+        dets[len(dets)]
+    top = dets[dets.scores >= dets.scores[1]]
+    assert isinstance(top, Detections) and len(top) == int((dets.scores >= dets.scores[1]).sum())
+    assert len(dets[:1]) == 1 and len(dets[[1, 0]]) == 2 and dets[[1, 0]][0].score == float(dets.scores[1])
+    assert [d.score for d in dets] == dets.scores.tolist()
+    box, label, name, score = dets[0]  # a named tuple
+    assert name == dets.classes[label]
