@@ -193,8 +193,10 @@ def build_parser():
                          "command can run again")
     pr.add_argument("--threshold", type=_score,
                     help="report detections with at least this calibrated score (default: every detection the model "
-                         "reports, as Localizer.detect and fit's evaluation do; --draw then draws those of at least "
-                         "the model's min_score)")
+                         "reports, as Localizer.detect and fit's evaluation do)")
+    pr.add_argument("--conf", type=_score,
+                    help="--draw draws the reported detections with at least this score (default: the model's "
+                         "presence threshold, the score at which it says an object is there)")
     pr.add_argument("--n-jobs", type=_n_jobs, default=-1,
                     help="images processed in parallel threads (default: -1, one per core this process may use; "
                          "1 for one image at a time); results do not depend on it")
@@ -554,13 +556,13 @@ def _cmd_predict(args):
                                      and os.path.realpath(i) != os.path.realpath(args.draw) for i in args.inputs)
     if args.out:
         n = write_predictions(args.out, model, paths, args.threshold, args.draw, n_jobs, verbose=not args.quiet,
-                              image_ids=ids, skip_bad=args.skip_bad, record_drawn=record)
+                              image_ids=ids, skip_bad=args.skip_bad, record_drawn=record, conf=args.conf)
         if not args.quiet:
             print(f"{n} detections in {len(paths)} images -> {args.out}", file=sys.stderr)
     else:
         results = [e for part in iter_predictions(model, paths, args.threshold, args.draw, n_jobs,
                                                   verbose=not args.quiet, image_ids=ids, skip_bad=args.skip_bad,
-                                                  record_drawn=record)
+                                                  record_drawn=record, conf=args.conf)
                    for e in part]
         print(json.dumps(results))
     return 0

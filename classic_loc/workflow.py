@@ -604,7 +604,7 @@ def _encode(drawn, path):
     return buf.tobytes()
 
 
-def _predict_one(model, path, image_id, threshold, draw_dir, skip_bad, drawn=None):
+def _predict_one(model, path, image_id, threshold, draw_dir, skip_bad, drawn=None, conf=None):
     try:
         image = read_image(path)
     except DataError as err:
@@ -619,7 +619,7 @@ def _predict_one(model, path, image_id, threshold, draw_dir, skip_bad, drawn=Non
         from .draw import draw_detections
 
         target = drawn_path(draw_dir, image_id)
-        shown = det.scores >= (model.min_score if threshold is None else threshold)
+        shown = det.scores >= (model.presence_threshold_ if conf is None else conf)
         drawn_image = draw_detections(image, det.boxes[shown], det.labels[shown], det.scores[shown], model.classes_)
         atomic_write_bytes(target, _encode(drawn_image, target))
         if drawn is not None:
@@ -628,13 +628,15 @@ def _predict_one(model, path, image_id, threshold, draw_dir, skip_bad, drawn=Non
 
 
 def iter_predictions(model, paths, threshold=None, draw_dir=None, n_jobs=1, verbose=False, image_ids=None,
-                     skip_bad=False, record_drawn=False):
+                     skip_bad=False, record_drawn=False, conf=None):
     """Yield each image's COCO results (a list), in order, streaming.
 
     ``threshold``: report the detections scoring at least this; None (the default): every detection
     :meth:`~classic_loc.Localizer.detect` reports, so the results are the model's own (its
-    ``min_score`` floors the per-class scores, before the size calibration), and the drawn images
-    show those of at least ``min_score``.
+    ``min_score`` floors the per-class scores, before the size calibration). The drawn images
+    show the reported detections scoring at least ``conf``, by default the model's
+    ``presence_threshold_`` (the score at which :meth:`~classic_loc.Localizer.predict` says an
+    object is there), not the long tail down to ``min_score`` that AP needs.
     ``image_id`` of the results is ``image_ids[i]`` (default :func:`relative_ids`
     of the paths: for the images of one folder, their file names). With
     ``draw_dir``, each image is also written there with its detections drawn,
@@ -657,13 +659,13 @@ def iter_predictions(model, paths, threshold=None, draw_dir=None, n_jobs=1, verb
         os.makedirs(draw_dir, exist_ok=True)
     drawn = []
     try:
-        yield from _iter_predictions(model, paths, ids, threshold, draw_dir, n_jobs, verbose, skip_bad, drawn)
+        yield from _iter_predictions(model, paths, ids, threshold, draw_dir, n_jobs, verbose, skip_bad, drawn, conf)
     finally:
         if drawn and record_drawn:
             _record_drawn(draw_dir, drawn)
 
 
-def _iter_predictions(model, paths, ids, threshold, draw_dir, n_jobs, verbose, skip_bad, drawn):
+def _iter_predictions(model, paths, ids, threshold, draw_dir, n_jobs, verbose, skip_bad, drawn, conf):
     skipped = []
 
     def result(out):
@@ -674,7 +676,7 @@ def _iter_predictions(model, paths, ids, threshold, draw_dir, n_jobs, verbose, s
 
     if n_jobs == 1:
         for path, image_id in progress(list(zip(paths, ids)), "predicting", verbose):
-            yield result(_predict_one(model, path, image_id, threshold, draw_dir, skip_bad, drawn))
+            yield result(_predict_one(model, path, image_id, threshold, draw_dir, skip_bad, drawn, conf))
     else:
         from collections import deque
         from concurrent.futures import ThreadPoolExecutor
@@ -686,7 +688,7 @@ def _iter_predictions(model, paths, ids, threshold, draw_dir, n_jobs, verbose, s
             done = iter(bar)
             for path, image_id in zip(paths, ids):
                 pending.append(pool.submit(_predict_one, model, path, image_id, threshold, draw_dir, skip_bad,
-                                           drawn))
+                                           drawn, conf))
                 if len(pending) >= 2 * n_jobs:
                     next(done, None)
                     yield result(pending.popleft().result())
@@ -704,14 +706,14 @@ def _iter_predictions(model, paths, ids, threshold, draw_dir, n_jobs, verbose, s
 
 
 def predict_files(model, paths, threshold=None, draw_dir=None, n_jobs=1, verbose=False, image_ids=None,
-                  skip_bad=False):
+                  skip_bad=False, conf=None):
     """COCO results for every image path, as one list (see :func:`iter_predictions`)."""
     return [entry for part in iter_predictions(model, paths, threshold, draw_dir, n_jobs, verbose, image_ids,
-                                               skip_bad) for entry in part]
+                                               skip_bad, conf=conf) for entry in part]
 
 
 def write_predictions(path, model, paths, threshold=None, draw_dir=None, n_jobs=1, verbose=False, image_ids=None,
-                      skip_bad=False, record_drawn=False):
+                      skip_bad=False, record_drawn=False, conf=None):
     """Stream COCO results for ``paths`` into the JSON file ``path`` (atomically); returns the detection count.
 
     Each image's detections are written as soon as they are ready, so a folder
@@ -723,7 +725,7 @@ def write_predictions(path, model, paths, threshold=None, draw_dir=None, n_jobs=
         with open(tmp, "w", encoding="utf-8") as fh:
             fh.write("[")
             for part in iter_predictions(model, paths, threshold, draw_dir, n_jobs, verbose, image_ids, skip_bad,
-                                         record_drawn):
+                                         record_drawn, conf):
                 for entry in part:
                     fh.write(("," if n else "") + "\n" + json.dumps(entry))
                     n += 1

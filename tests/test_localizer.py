@@ -425,3 +425,31 @@ def test_detections_index_slice_and_iterate(trained, voc):
     assert [d.score for d in dets] == dets.scores.tolist()
     box, label, name, score = dets[0]  # a named tuple
     assert name == dets.classes[label]
+
+
+def test_draw_shows_detections_from_the_presence_threshold_or_conf(trained, voc, tmp_path, monkeypatch):
+    """--draw draws the reported detections scoring at least the model's presence threshold by default
+    (not the long tail down to min_score that the results keep for AP), at least --conf when given."""
+    import classic_loc.draw as draw_module
+    import classic_loc.workflow as wf
+
+    model = Localizer.load(trained)
+    model.presence_threshold_ = 0.1  # this quick model's own is near its min_score: a threshold that splits its scores
+    paths = sorted(str(p) for p in (voc / "JPEGImages").iterdir())[:6]
+    drawn = []
+    real = draw_module.draw_detections
+
+    def spy(image, boxes, labels, scores, classes):
+        drawn.append(np.asarray(scores).copy())
+        return real(image, boxes, labels, scores, classes)
+
+    monkeypatch.setattr(draw_module, "draw_detections", spy)
+    reported = [e for part in wf.iter_predictions(model, paths, draw_dir=str(tmp_path / "d1")) for e in part]
+    scores = np.concatenate(drawn)
+    assert len(drawn) == len(paths) and (scores >= model.presence_threshold_).all()
+    assert len(scores) == sum(e["score"] >= model.presence_threshold_ for e in reported)
+    assert len(scores) < len(reported)  # the long tail is reported, not drawn
+    drawn.clear()
+    assert main(["predict", "--model", str(trained), *paths, "--draw", str(tmp_path / "d2"), "--conf", "0",
+                 "--out", str(tmp_path / "p.json"), "--quiet"]) == 0
+    assert sum(len(d) for d in drawn) == len(json.loads((tmp_path / "p.json").read_text()))  # conf 0: all drawn
