@@ -1,6 +1,6 @@
 """Progress for long jobs, on stderr; silent unless ``verbose``.
 
-On a terminal a tqdm bar; in a log (stderr redirected to a file or a pipe) plain lines, one at
+On a terminal a tqdm bar (where tqdm is installed: the ``train`` extra); in a log (stderr redirected to a file or a pipe) plain lines, one at
 most every :data:`LINE_SECONDS` and one at the end, as ``predicting: 40/120 (33%), 12 s`` (a
 bar's carriage returns would fill a log with redrawn lines).
 """
@@ -43,11 +43,19 @@ def progress(iterable, desc, verbose, total=None, stream=None):
     stream = sys.stderr if stream is None else stream
     if total is None and hasattr(iterable, "__len__"):
         total = len(iterable)
-    if _is_terminal(stream):
-        from tqdm.auto import tqdm
-
+    tqdm = _tqdm() if _is_terminal(stream) else None
+    if tqdm is not None:
         return tqdm(iterable, desc=desc, total=total, leave=False, dynamic_ncols=True, file=stream)
     return _Lines(iterable, desc, total, stream)
+
+
+def _tqdm():
+    """tqdm's bar class, or None where tqdm is not installed (the base install: plain lines then)."""
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    return tqdm
 
 
 class _Lines:
@@ -84,6 +92,8 @@ class _Lines:
 def log(verbose, msg):
     """One line on stderr that does not break a running progress bar."""
     if verbose:
-        from tqdm.auto import tqdm
-
-        tqdm.write(msg, file=sys.stderr)
+        tqdm = _tqdm()
+        if tqdm is None:
+            print(msg, file=sys.stderr, flush=True)
+        else:
+            tqdm.write(msg, file=sys.stderr)

@@ -22,7 +22,7 @@ import time
 import warnings
 
 from . import __version__
-from .errors import DataError
+from .errors import DataError, require_training
 
 __all__ = ["main", "build_parser"]
 
@@ -324,6 +324,7 @@ def _load_split(path, fmt, split, skip_bad):
 
 
 def _cmd_fit(args):
+    require_training("fit")  # before any check or output: the base install cannot train
     from .localizer import Localizer
     from .workflow import new_run_folder
 
@@ -569,6 +570,7 @@ def _cmd_predict(args):
 
 
 def _cmd_demo(args):
+    require_training("demo")  # the demo photos come from scikit-image
     from ._demo import demo_path, generate
 
     if not args.out:

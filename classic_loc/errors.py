@@ -6,7 +6,7 @@ names the file, the item and the fix. The command line prints that line and
 exits with status 2 instead of showing a traceback.
 """
 
-__all__ = ["DataError", "ModelFileError", "DataWarning"]
+__all__ = ["DataError", "ModelFileError", "MissingDependencyError", "DataWarning", "require_training"]
 
 
 class DataError(ValueError):
@@ -43,6 +43,31 @@ class DataError(ValueError):
 
 class ModelFileError(DataError):
     """A model file that cannot be loaded (tampered, foreign or of another version)."""
+
+
+class MissingDependencyError(DataError, ImportError):
+    """A command needs a package of an extra that is not installed (a DataError and an ImportError)."""
+
+
+#: What training needs beyond the base install (numpy, OpenCV, defusedxml): the ``train`` extra.
+TRAINING_PACKAGES = {"sklearn": "scikit-learn", "scipy": "scipy", "joblib": "joblib", "skimage": "scikit-image"}
+
+
+def require_training(what="fit"):
+    """Raise :class:`MissingDependencyError` naming the extra when a package training needs is missing.
+
+    The base install (``pip install classic-loc``) predicts and evaluates with numpy and OpenCV
+    alone; ``fit`` (and the demo data, drawn from scikit-image's sample photos) needs the
+    ``train`` extra.
+    """
+    import importlib.util
+
+    missing = [pip for module, pip in TRAINING_PACKAGES.items() if importlib.util.find_spec(module) is None]
+    if missing:
+        raise MissingDependencyError(what, "", f"needs {', '.join(missing)}, which the base install leaves out "
+                                     "(it predicts and evaluates only)",
+                                     "install the training extra: pip install 'classic-loc[train]' "
+                                     "(from a checkout: pip install -e '.[train]')", kind="missing dependency")
 
 
 class DataWarning(UserWarning):

@@ -17,7 +17,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .datasets import Dataset, ImageRecord
-from .errors import DataError, ModelFileError
+from .errors import DataError, ModelFileError, require_training
 from .features.haar import check_haar_coords
 from .images import read_image
 from .model_io import load_model, save_model
@@ -506,6 +506,7 @@ class Localizer:
         -------
         self
         """
+        require_training("fit")  # the base install predicts only: one line naming the extra
         params = check_params(self.get_params())
         dataset = X if isinstance(X, Dataset) else self._dataset_from_arrays(X, boxes, labels, classes)
         if len(dataset) == 0:

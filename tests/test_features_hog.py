@@ -9,8 +9,6 @@ observed differences are ~1e-6 at most.
 """
 
 import math
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -338,14 +336,3 @@ def test_interpolation_keeps_the_mass_and_smooths():
     assert not np.allclose(soft, hard)
     grid = hog_grid(image, interpolate=True, block_norm="L2-Hys")
     assert grid.shape == (11, 11, 2, 2, 9) and np.isfinite(grid).all()
-
-
-# --------------------------------------------------------------------------- #
-# the prediction path stays lean
-
-
-def test_module_imports_only_numpy_and_cv2():
-    code = ("import sys, classic_loc.features.hog; "
-            "print(sorted({m.split('.')[0] for m in sys.modules} & {'skimage', 'sklearn', 'scipy'}))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"

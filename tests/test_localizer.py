@@ -1,7 +1,5 @@
 import json
 import os
-import subprocess
-import sys
 import zipfile
 
 import cv2
@@ -294,17 +292,6 @@ def test_cli_fit_holdout_warning_and_bad_set(demo_small, tmp_path, capsys):
     assert main(["fit", "--data", str(root), "--set", "bogus_param=1", "--quiet"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: --set") and "bogus_param" in err
-
-
-def test_predict_path_imports_only_numpy_and_opencv(fitted, tmp_path):
-    model, test = fitted
-    model.save(tmp_path / "m.npz")
-    code = (f"import sys; from classic_loc import Localizer; m = Localizer.load({str(tmp_path / 'm.npz')!r}); "
-            f"m.predict([{test[0].path!r}]); "
-            "bad = sorted(k for k in sys.modules if k.split('.')[0] in ('sklearn', 'skimage', 'joblib', 'scipy')); "
-            "print(','.join(bad))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
-    assert out == ""
 
 
 def test_fhog_backend_fits_and_round_trips(demo_small, tmp_path):
