@@ -103,7 +103,8 @@ class ImageRecord:
                 raise ValueError(f"{n} boxes but {len(value)} {name} flags")
             flags[name] = value
         if self.areas is None:
-            areas = box_area(boxes)
+            with np.errstate(over="ignore", invalid="ignore"):  # a huge or broken box: the evaluator names it
+                areas = box_area(boxes)
         else:
             areas = np.asarray(self.areas, dtype=np.float64).reshape(-1)
             if len(areas) != n:
