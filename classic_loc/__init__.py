@@ -29,11 +29,15 @@ _EXPORTS = {
     "Localizer": "localizer", "Detections": "localizer", "Detection": "localizer", "Prediction": "localizer",
     "DataError": "errors", "DataWarning": "errors", "ModelFileError": "errors",
 }
+# subpackages that are also called: classic_loc.pretrained("face") (a callable module)
+_CALLABLE_MODULES = ("pretrained",)
 
-__all__ = ["__version__", *_EXPORTS]
+__all__ = ["__version__", *_EXPORTS, *_CALLABLE_MODULES]
 
 
 def __getattr__(name):
+    if name in _CALLABLE_MODULES:
+        return importlib.import_module(f".{name}", __name__)
     if name in _EXPORTS:
         value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
         globals()[name] = value

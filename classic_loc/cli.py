@@ -181,7 +181,9 @@ def build_parser():
                     "'/': for `predict a/ b/`, 'a/img.jpg' and 'b/img.jpg'; for one folder, the paths inside it "
                     "('img.jpg', 'sub/x.png'); for one file, its name. Folders are searched with their subfolders "
                     "for regular image files (by extension; hidden names skipped). Needs only numpy and OpenCV.")
-    pr.add_argument("--model", required=True, metavar="MODEL", type=_path, help="model file written by `fit`")
+    pr.add_argument("--model", required=True, metavar="MODEL", type=_path,
+                    help="model file written by `fit`, or the name of a model shipped with classic_loc: face "
+                         "(frontal faces), person (pedestrians); a file of that name in the current folder wins")
     pr.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR", type=_path, help="image files and/or folders of images")
     pr.add_argument("--out", metavar="PREDS_JSON", type=_path,
                     help="write the results here, atomically (default: print them); never the model or an input "
@@ -519,6 +521,15 @@ def fit_summary(report, files, data, test_split, test_data, demo, seconds, n_job
     return "\n".join(lines)
 
 
+def _model_file(model):
+    """``--model``: a file, or else the name of a shipped model (:mod:`classic_loc.pretrained`)."""
+    from .pretrained import NAMES, pretrained_path
+
+    if not os.path.exists(model) and model in NAMES:
+        return pretrained_path(model)
+    return model
+
+
 def _cmd_predict(args):
     from .localizer import Localizer
     from .workflow import (_inside, check_outputs, check_writable, collect_images, drawn_path, iter_predictions,
@@ -534,6 +545,7 @@ def _cmd_predict(args):
         check_writable("--out", args.out)
     if args.draw:
         check_writable("--draw", args.draw, folder=True)
+    args.model = _model_file(args.model)
     model = Localizer.load(args.model)
     _checked(lambda: model.set_params(**changes))
     _check_params(model)
