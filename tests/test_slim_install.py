@@ -59,7 +59,8 @@ def test_predict_and_evaluate_import_only_the_base_packages(trained, haar_model,
 
 def test_the_base_install_predicts_and_evaluates_and_fit_names_the_extra(trained, voc, tmp_path):
     """A fresh virtual environment with ``pip install <repo>`` (no extra): predict and evaluate run end to
-    end; fit and demo stop with one line naming the ``train`` extra; no training package is installed."""
+    end, with a model file and with a shipped model; fit and demo stop with one line naming the ``train``
+    extra; no training package is installed."""
     env_dir = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(env_dir)], check=True)
     python = str(env_dir / "bin" / "python")
@@ -86,6 +87,9 @@ def test_the_base_install_predicts_and_evaluates_and_fit_names_the_extra(trained
                         str(preds), "--json"], **run)
     assert e.returncode == 0, e.stderr
     assert 0 <= json.loads(e.stdout)["map50"] <= 1
+    shipped = subprocess.run([python, "-m", "classic_loc", "predict", "--model", "person", images[0], "--quiet"],
+                             **run)  # the shipped models are in the installed package
+    assert shipped.returncode == 0 and isinstance(json.loads(shipped.stdout), list), shipped.stderr
     for command in (["fit"], ["demo"]):
         f = subprocess.run([python, "-m", "classic_loc", *command], **run)
         assert f.returncode == 2
