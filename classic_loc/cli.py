@@ -175,7 +175,8 @@ def build_parser():
 
     pr = sub.add_parser(
         "predict", help="detect objects in images with a saved model; write COCO results JSON",
-        description="Run a saved model on images (files and/or folders, streamed one at a time) and write every "
+        description="Run a saved model on images (files and/or folders, streamed one at a time), or on the frames "
+                    "of a video, a camera or a stream (JSON Lines, see --out), and write every "
                     "detection as COCO results JSON (category_id = class name, bbox = x, y, w, h), which `evaluate` "
                     "reads. image_id is the image's path relative to the deepest folder common to the inputs, with "
                     "'/': for `predict a/ b/`, 'a/img.jpg' and 'b/img.jpg'; for one folder, the paths inside it "
@@ -184,15 +185,25 @@ def build_parser():
     pr.add_argument("--model", required=True, metavar="MODEL", type=_path,
                     help="model file written by `fit`, or the name of a model shipped with classic_loc: face "
                          "(frontal faces), person (pedestrians); a file of that name in the current folder wins")
-    pr.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR", type=_path, help="image files and/or folders of images")
+    pr.add_argument("inputs", nargs="*", metavar="INPUT", type=_path,
+                    help="image files and/or folders of images; or one video file (.mp4, .avi, .mov, .mkv, ...) or "
+                         "stream URL (rtsp://, http://, ...), whose frames are predicted one by one")
+    pr.add_argument("--camera", type=_camera, metavar="N",
+                    help="predict the frames of camera N (0 is the first) until Ctrl-C, instead of INPUT")
+    pr.add_argument("--every", type=_every, default=1, metavar="N",
+                    help="video, camera or stream: predict every N-th frame only (default 1: every frame)")
     pr.add_argument("--out", metavar="PREDS_JSON", type=_path,
-                    help="write the results here, atomically (default: print them); never the model or an input "
-                         "image; a character device or FIFO (/dev/null, a named pipe) is written through")
+                    help="write the results here, atomically (default: print them): COCO results JSON for images; "
+                         "for a video, camera or stream JSON Lines, one line per frame as it is done (frame, time in "
+                         "seconds, boxes x1 y1 x2 y2, scores, labels), the file renamed into place at the end; never "
+                         "the model or an input; a character device or FIFO (/dev/null, a named pipe) is written "
+                         "through")
     pr.add_argument("--draw", metavar="DIR", type=_path,
                     help="also write each image with its boxes, labels and scores drawn, at its image_id path under "
                          "DIR (folders created, same format as the input); refused if it would overwrite an input. "
                          "When DIR lies inside an input folder, its files are not read as inputs, so the same "
-                         "command can run again")
+                         "command can run again. For a video, camera or stream: a video file (.mp4 or .avi) of the "
+                         "frames with their detections drawn")
     pr.add_argument("--threshold", type=_score,
                     help="report detections with at least this calibrated score (default: every detection the model "
                          "reports, as Localizer.detect and fit's evaluation do)")
@@ -530,6 +541,68 @@ def _model_file(model):
     return model
 
 
+def _camera(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a camera number (0, 1, ...)") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a camera number (0, 1, ...)")
+    return value
+
+
+def _every(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of frames (1, 2, ...)") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of frames (1, 2, ...)")
+    return value
+
+
+def _video_source(args):
+    """The camera, video or stream ``predict`` reads, or None for images (DataError for a mix)."""
+    from .sources import is_video_source
+
+    videos = [i for i in args.inputs if is_video_source(i)]
+    if args.camera is not None:
+        if args.inputs:
+            raise DataError("--camera", str(args.camera), "cannot be combined with inputs",
+                            "give either --camera N or the images/video to predict", kind="usage")
+        return args.camera
+    if not args.inputs:
+        raise DataError("predict", "", "nothing to predict", "give image files or folders, a video, or --camera N",
+                        kind="usage")
+    if videos and len(args.inputs) > 1:
+        raise DataError(videos[0], "", "a video is predicted on its own", "run predict once per video, and "
+                        "once for the images", kind="usage")
+    if not videos and args.every != 1:
+        raise DataError("--every", str(args.every), "applies to a video, camera or stream",
+                        "leave it out for images", kind="usage")
+    return videos[0] if videos else None
+
+
+def _predict_video(args, model, source):
+    from .workflow import check_outputs, write_video_predictions
+
+    if args.draw:
+        ext = os.path.splitext(args.draw)[1].lower()
+        if ext not in (".mp4", ".avi"):
+            raise DataError("--draw", args.draw, "for a video, camera or stream --draw is a video file",
+                            "give it a .mp4 or .avi name", kind="usage")
+    inputs = [("model file", args.model)] + ([] if isinstance(source, int) or "://" in source
+                                             else [("input video", source)])
+    check_outputs([(k, p) for k, p in (("--out", args.out), ("--draw", args.draw)) if p], inputs)
+    n, seconds = write_video_predictions(model, source, args.out, args.draw, args.every, args.threshold, args.conf,
+                                         verbose=not args.quiet)
+    if not args.quiet:
+        where = " -> " + ", ".join(p for p in (args.out, args.draw) if p) if (args.out or args.draw) else ""
+        print(f"{n} frames{f' (every {args.every})' if args.every > 1 else ''} in {seconds:.1f} s, "
+              f"{n / max(seconds, 1e-9):.1f} frames per second{where}", file=sys.stderr)
+    return 0
+
+
 def _cmd_predict(args):
     from .localizer import Localizer
     from .workflow import (_inside, check_outputs, check_writable, collect_images, drawn_path, iter_predictions,
@@ -541,10 +614,11 @@ def _cmd_predict(args):
         raise DataError("--set", bad[0], "is not a prediction setting",
                         f"use one of {', '.join(PREDICT_SETTINGS)} (the others are fixed when the model is trained)",
                         kind="usage")
+    source = _video_source(args)
     if args.out:
         check_writable("--out", args.out)
     if args.draw:
-        check_writable("--draw", args.draw, folder=True)
+        check_writable("--draw", args.draw, folder=source is None)
     args.model = _model_file(args.model)
     model = Localizer.load(args.model)
     _checked(lambda: model.set_params(**changes))
@@ -552,6 +626,8 @@ def _cmd_predict(args):
     if changes.get("cascade") is True and all(getattr(t, "haar", None) is None for t in model.templates_):
         warnings.warn(f"{args.model}: --set cascade=true has no effect: the model has no Haar features (train "
                       f"with --features haar, fhog+haar or hog+haar for a cascade)")
+    if source is not None:
+        return _predict_video(args, model, source)
     from .parallel import resolve_n_jobs
 
     n_jobs = resolve_n_jobs(args.n_jobs)

@@ -733,3 +733,91 @@ def write_predictions(path, model, paths, threshold=None, draw_dir=None, n_jobs=
             fh.flush()
             fsync_file(fh)
     return n
+
+
+# ---------------------------------------------------------------- videos, cameras, streams
+def video_record(det, index, seconds):
+    """One frame's detections as a JSON Lines record: frame, time (s), boxes (xyxy px), scores, labels (names)."""
+    return {"frame": int(index), "time": round(float(seconds), 3),
+            "boxes": [[round(float(v), 2) for v in b] for b in det.boxes],
+            "scores": [round(float(s), 9) for s in det.scores],
+            "labels": [det.classes[int(k)] for k in det.labels]}
+
+
+def iter_video_predictions(model, source, every=1, threshold=None, draw=None, conf=None):
+    """Yield ``(record, drawn_image_or_None)`` per kept frame of a video, camera or stream (see :mod:`.sources`).
+
+    ``threshold`` keeps the detections scoring at least it (None: all the model reports); with
+    ``draw``, each frame also comes back with the detections of at least ``conf`` (default the
+    model's presence threshold) drawn.
+    """
+    from .sources import frames
+
+    for index, seconds, image in frames(source, every):
+        det = model.detect(image)
+        if threshold is not None:
+            det = det[det.scores >= threshold]
+        drawn = None
+        if draw:
+            from .draw import draw_detections
+
+            shown = det[det.scores >= (model.presence_threshold_ if conf is None else conf)]
+            drawn = draw_detections(image, shown.boxes, shown.labels, shown.scores, model.classes_)
+        yield video_record(det, index, seconds), drawn
+
+
+def write_video_predictions(model, source, out=None, draw=None, every=1, threshold=None, conf=None, verbose=False,
+                            stdout=None):
+    """Predict every ``every``-th frame of ``source``; JSON Lines to ``out`` (or ``stdout``), the drawn video to ``draw``.
+
+    Each record is written (and flushed) as its frame is done; ``out`` and ``draw`` are
+    temporary files renamed when the stream ends, so an earlier file of that name is replaced
+    only by a complete one. Ctrl-C ends a camera or a stream (a URL) normally: what was done is
+    kept; it leaves a video file's outputs as they were, as any error does. Returns
+    ``(frames, seconds)``.
+    """
+    import sys
+
+    from .sources import VideoSink, is_live, source_fps
+
+    stdout = sys.stdout if stdout is None else stdout
+    started = time.perf_counter()
+    fps = source_fps(source)  # opens the source once first: a DataError here, before any output or progress
+    n = 0
+    with ExitStack() as stack:
+        fh = stdout
+        if out:
+            fh = stack.enter_context(open(stack.enter_context(atomic_path(out)), "w", encoding="utf-8"))
+        sink = None
+        if draw:
+            tmp = stack.enter_context(atomic_path(draw))
+            video_tmp = tmp + os.path.splitext(os.fspath(draw))[1]  # OpenCV picks the container by the extension
+            stack.callback(lambda: os.path.exists(video_tmp) and os.unlink(video_tmp))
+            sink = VideoSink(video_tmp, fps / max(int(every), 1), final_name=draw)
+            stack.callback(sink.close)
+        bar = progress(iter(()), "predicting frames", verbose) if verbose else None
+        try:
+            for record, drawn in iter_video_predictions(model, source, every, threshold, draw, conf):
+                fh.write(json.dumps(record) + "\n")
+                fh.flush()
+                if sink is not None:
+                    sink.write(drawn)
+                n += 1
+                if bar is not None:
+                    bar.update(1)
+        except KeyboardInterrupt:
+            if not is_live(source):
+                raise  # a file: interrupted means unfinished
+        finally:
+            if bar is not None:
+                bar.close()
+        if n == 0:
+            what = f"camera {source}" if isinstance(source, int) else os.fspath(source)
+            raise DataError(what, "", "no frame could be read", "check that the video is not empty or damaged",
+                            kind="bad image")
+        if sink is not None:
+            sink.close()
+            os.replace(video_tmp, tmp)
+        if out:
+            fsync_file(fh)
+    return n, time.perf_counter() - started

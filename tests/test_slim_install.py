@@ -40,6 +40,7 @@ def test_predict_and_evaluate_import_only_the_base_packages(trained, haar_model,
         import sys
         from classic_loc import Localizer, load_dataset, evaluate
         import classic_loc.features.hog, classic_loc.features.fhog, classic_loc.features.haar, classic_loc.cli
+        import classic_loc.sources, classic_loc.pretrained
         test = load_dataset({str(voc)!r}, split="test")
         preds = []
         for path in ({str(trained)!r}, {str(haar_model)!r}):
