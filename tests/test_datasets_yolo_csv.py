@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
+from classic_loc.datasets import load_dataset
 from classic_loc.datasets.csvfile import read_csv
 from classic_loc.datasets.yolo import read_yolo
 from classic_loc.errors import DataError, DataWarning
@@ -143,9 +144,10 @@ def test_yolo_without_class_list(tmp_path):
     "path: .\ntrain: images/train\nnames:\n  - cat\n  - 'dog'  # a comment\n  - \"hot dog\"\nnc: 3\n",
     "names:\n- cat\n- dog\n- hot dog\n",
     "nc: 3\nnames: ['cat', \"dog\", hot dog]  # inline\n",
-    "names: [cat,\n        dog,\n        'hot dog']\ntrain: x\n",
+    "names: [cat,\n        dog,\n        'hot dog']\nval: x\n",
     "names:\n  1: dog\n  0: cat\n  2: 'hot dog'\nval: y\n",
-], ids=["block", "block-column-0", "inline", "inline-multiline", "mapping"])
+    "names: {0: cat, 1: dog, 2: hot dog}\n",
+], ids=["block", "block-column-0", "inline", "inline-multiline", "mapping", "flow-mapping"])
 def test_yolo_data_yaml_names(tmp_path, text):
     _yolo(tmp_path, {"a": "2 0.5 0.5 0.25 0.5\n"}, classes=None)
     _write(tmp_path / "data.yaml", text)
@@ -153,18 +155,64 @@ def test_yolo_data_yaml_names(tmp_path, text):
     assert ds.classes == ("cat", "dog", "hot dog") and ds[0].labels.tolist() == [2]
 
 
-@pytest.mark.parametrize("text, problem", [
-    ("nc: 2\n", "no 'names:' entry"),
-    ("names:\n  0: cat\n  2: dog\n", "not a list nor a mapping"),
-    ("names: {0: cat}\n", "cannot read names: .{0: cat}."),
-    ("names: [cat, dog\n", "not closed"),
-    ("names: []\n", "no class names"),
+_NAMES = "write names: as a list"
+_SYNTAX = r"fix the YAML \(an Ultralytics data\.yaml"
+
+
+@pytest.mark.parametrize("text, problem, fix", [
+    ("nc: 2\n", "no 'names:' entry", _NAMES),
+    ("names:\n  0: cat\n  2: dog\n", "names: is not a list nor a mapping", _NAMES),
+    ("names: 5\n", "cannot read names: 5", _NAMES),
+    ("names: [cat, dog\n", r"line 2: is not valid YAML: expected ',' or ']'", _SYNTAX),
+    ("names: []\n", "no class names", _NAMES),
+    ("names: [cat, '']\n", "an empty one", _NAMES),
+    ("nc: 3\nnames: [cat, dog]\n", "nc: says 3 classes but names: has 2", "make nc the number of names"),
+    ("- cat\n- dog\n", "is not a YAML mapping", _SYNTAX),
+    ("names: [cat]\ntrain: !!python/object:os.system ls\n", "is not valid YAML", _SYNTAX),  # safe loader only
 ])
-def test_yolo_bad_data_yaml(tmp_path, text, problem):
+def test_yolo_bad_data_yaml(tmp_path, text, problem, fix):
     _yolo(tmp_path, {"a": ""}, classes=None)
     _write(tmp_path / "data.yaml", text)
-    with pytest.raises(DataError, match=rf"data\.yaml: .*{problem}.*; write names: as a list"):
+    with pytest.raises(DataError, match=rf"data\.yaml: .*{problem}.*; {fix}") as info:
         read_yolo(tmp_path)
+    assert "\n" not in str(info.value)
+
+
+def _labelled(root, rel_image, text):
+    """An image at root/rel_image and its Ultralytics label file (the last /images/ made /labels/)."""
+    _image(os.path.join(root, rel_image))
+    _write(os.path.join(root, os.path.splitext(rel_image.replace("images/", "labels/"))[0] + ".txt"), text)
+
+
+def test_ultralytics_data_yaml_splits(tmp_path):
+    """train/val/test entries as folders, .txt lists and lists of those, relative to path:; the val split
+    usable; given as the YAML file or found in the folder."""
+    root = tmp_path / "ds"
+    _labelled(root, "images/train/a.jpg", "0 0.5 0.5 0.25 0.5\n")
+    _labelled(root, "images/train/sub/b.jpg", "1 0.5 0.5 0.5 0.5\n")
+    _labelled(root, "images/val/c.jpg", "1 0.25 0.25 0.5 0.5\n")
+    _labelled(root, "extra/images/d.jpg", "")
+    _write(root / "lists" / "test.txt", "./../images/val/c.jpg\nextra/images/d.jpg\n\n")
+    _write(tmp_path / "cfg" / "data.yaml",
+           "path: ../ds\ntrain: images/train\nval: [images/val]\ntest: lists/test.txt\nnames:\n  0: cat\n  1: dog\n")
+    yaml_path = tmp_path / "cfg" / "data.yaml"
+    train = load_dataset(yaml_path, split="train")
+    assert train.format == "yolo" and train.classes == ("cat", "dog")
+    assert [r.image_id for r in train] == ["a", "b"] and [r.labels.tolist() for r in train] == [[0], [1]]
+    np.testing.assert_allclose(train[0].boxes, [[24, 12, 40, 36]])  # 64x48: cx 32, cy 24, w 16, h 24
+    val = load_dataset(yaml_path, split="val")
+    assert [r.image_id for r in val] == ["c"]
+    np.testing.assert_allclose(val[0].boxes, [[0, 0, 32, 24]])
+    test = load_dataset(yaml_path, split="test")
+    assert [r.image_id for r in test] == ["c", "d"] and test[1].n_objects == 0
+    _error_kind = _error(load_dataset, yaml_path, split="other")
+    assert "no split 'other'" in str(_error_kind) and "['train', 'val', 'test']" in str(_error_kind)
+    # the YAML inside the dataset folder: found there for the splits it has
+    _write(root / "data.yaml", "train: images/train\nval: images/val\nnames: [cat, dog]\n")
+    assert [r.image_id for r in load_dataset(root, split="val")] == ["c"]
+    _write(root / "data.yaml", "train: images/train\nval: images/nothere\nnames: [cat, dog]\n")
+    err = _error(load_dataset, root, split="val")
+    assert "data.yaml: val: 'images/nothere': no such folder or .txt list of images" in str(err)
 
 
 @pytest.mark.parametrize("line, problem, fix", [

@@ -27,7 +27,7 @@ def detect_format(path):
     if not os.path.exists(path):
         raise DataError(path, "", "no such file or folder", "check the dataset path", kind="missing file")
     if os.path.isfile(path):
-        fmt = {".json": "coco", ".csv": "csv"}.get(os.path.splitext(path)[1].lower())
+        fmt = {".json": "coco", ".csv": "csv", ".yaml": "yolo", ".yml": "yolo"}.get(os.path.splitext(path)[1].lower())
         if fmt:
             return fmt
     elif not os.path.isdir(path):
@@ -55,7 +55,8 @@ def load_dataset(path, split="train", format="auto", skip_bad=False, classes=Non
     path : str or path-like
         A VOC folder (``Annotations/``, ``JPEGImages/``, ``ImageSets/Main/``), a COCO
         instances ``.json`` file or folder, a YOLO folder (``images/``, ``labels/``,
-        ``classes.txt``) or a ``.csv`` file or folder of ``<split>.csv`` files.
+        ``classes.txt``) or Ultralytics ``data.yaml``, or a ``.csv`` file or folder of
+        ``<split>.csv`` files.
     split : str or None
         Which split to read (``ImageSets/Main/<split>.txt``, ``images/<split>/``,
         ``<split>.csv``, ``instances_<split>.json``); ignored when ``path`` is a file.

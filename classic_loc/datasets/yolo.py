@@ -12,12 +12,18 @@ and size divided by the image width and height. It becomes the package's
 ``((cx - w/2) W, (cy - h/2) H, (cx + w/2) W, (cy + h/2) H)`` with the image size read
 from the image header. An image without a label file, or with an empty one, has no
 objects. Class names come from ``classes.txt``, ``obj.names`` or the ``names:`` of
-``data.yaml`` (read without a YAML library: a block list, an inline list or an
-index mapping).
+``data.yaml`` (a list, or a mapping from 0, 1, 2 ... to names).
+
+An Ultralytics ``data.yaml`` (read with PyYAML's safe loader) also gives the splits: given as the
+dataset path, or found in the folder with an entry for the split asked (``train``, ``val``,
+``test``), its ``path:`` is the root (relative to the YAML file's folder; default that folder) and
+each split entry is a folder of images (searched with its subfolders), a ``.txt`` list of image
+paths (``./x`` relative to the list's folder, other relative paths to the root), or a list of
+those. An image's label file is found as Ultralytics does: its path with the last ``/images/``
+replaced by ``/labels/`` and the extension by ``.txt``.
 """
 
 import os
-import re
 
 import numpy as np
 
@@ -37,54 +43,106 @@ _LINE_FIX = ("write one box per line as 'class cx cy w h', the class index then 
 _NAMES_FIX = "write names: as a list ('- a' lines or [a, b]) or a mapping ('0: a' lines), or add classes.txt"
 
 
-def _unquote(text):
-    text = text.strip()
-    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
-        return text[1:-1]
-    return text
+_YAML_FIX = "fix the YAML (an Ultralytics data.yaml: path, train, val, test, names)"
 
 
-def _yaml_names(path):
-    """Class names from the ``names:`` of a data.yaml: ``- a`` lines, ``[a, b]`` or ``0: a`` lines."""
-    lines = [re.sub(r"(^|\s)#.*", "", ln).rstrip() for ln in read_text(path, "data.yaml").split("\n")]
-    start = next((k for k, ln in enumerate(lines) if ln.startswith("names:")), None)
-    if start is None:
+def _load_data_yaml(path):
+    """The mapping of a data.yaml (PyYAML's safe loader); DataError naming the line for bad YAML."""
+    import yaml
+
+    text = read_text(path, "data.yaml")
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
+        raise DataError(path, f"line {mark.line + 1}" if mark else "", f"is not valid YAML: {problem}", _YAML_FIX,
+                        kind="malformed classes") from None
+    if not isinstance(doc, dict):
+        raise DataError(path, "", "is not a YAML mapping of keys to values", _YAML_FIX, kind="malformed classes")
+    return doc
+
+
+def _yaml_names(path, doc=None):
+    """Class names from the ``names:`` of a data.yaml: a list, or a mapping from 0, 1, 2 ... to names."""
+    doc = _load_data_yaml(path) if doc is None else doc
+    if "names" not in doc:
         raise DataError(path, "", "no 'names:' entry", _NAMES_FIX, kind="missing classes")
-    item = f"line {start + 1}"
-    value = lines[start][len("names:"):].strip()
-    if value.startswith("["):  # inline list, possibly over several lines
-        end = start
-        while "]" not in value and end + 1 < len(lines):
-            end += 1
-            value += " " + lines[end].strip()
-        if not value.endswith("]"):
-            raise DataError(path, item, "the names: [...] list is not closed", _NAMES_FIX, kind="malformed classes")
-        names = [_unquote(t) for t in re.findall(r"""'[^']*'|"[^"]*"|[^,\s][^,]*""", value[1:-1])]
-    elif value:
-        raise DataError(path, item, f"cannot read names: {value!r}", _NAMES_FIX,
-                        kind="malformed classes")
-    else:
-        block = []
-        for ln in lines[start + 1:]:
-            if ln and not ln[0].isspace() and not ln.startswith("-"):
-                break  # the next top-level key
-            if ln.strip():
-                block.append(ln.strip())
-        if all(b.startswith("-") for b in block):
-            names = [_unquote(b[1:]) for b in block]
-        else:
-            try:
-                mapping = {int(key): _unquote(name) for key, name in (b.split(":", 1) for b in block)}
-            except ValueError:
-                mapping = {}
-            if sorted(mapping) != list(range(len(block))):
-                raise DataError(path, item, "names: is not a list nor a mapping from 0, 1, 2 ... to names",
-                                _NAMES_FIX, kind="malformed classes")
-            names = [mapping[k] for k in range(len(block))]
-    if not names or not all(names):
-        raise DataError(path, item, "names: holds no class names or an empty one", _NAMES_FIX,
-                        kind="malformed classes")
+    value = doc["names"]
+    if isinstance(value, dict):
+        if sorted(value, key=str) != sorted(range(len(value)), key=str) or not all(isinstance(k, int) for k in value):
+            raise DataError(path, "names", "is not a list nor a mapping from 0, 1, 2 ... to names", _NAMES_FIX,
+                            kind="malformed classes")
+        value = [value[k] for k in range(len(value))]
+    if not isinstance(value, list):
+        raise DataError(path, "names", f"cannot read names: {value!r}", _NAMES_FIX, kind="malformed classes")
+    if not value or not all(isinstance(v, (str, int, float)) and not isinstance(v, bool) and str(v).strip()
+                            for v in value):
+        raise DataError(path, "names", "holds no class names or an empty one", _NAMES_FIX, kind="malformed classes")
+    names = [str(v).strip() for v in value]
+    nc = doc.get("nc")
+    if nc is not None and nc != len(names):
+        raise DataError(path, "nc", f"says {nc!r} classes but names: has {len(names)}",
+                        "make nc the number of names, or leave it out", kind="malformed classes")
     return names
+
+
+def _yaml_file(root):
+    """The data.yaml ``root`` is, or holds (None without one)."""
+    if os.path.isfile(root) and root.lower().endswith((".yaml", ".yml")):
+        return root
+    for name in ("data.yaml", "data.yml"):
+        path = os.path.join(root, name)
+        if os.path.isdir(root) and os.path.lexists(path):
+            check_inside(path, root, path, "", "data.yaml")
+            return path
+    return None
+
+
+def _yaml_images(path, doc, split):
+    """[(item, image path)] of ``split`` in a data.yaml: folders, .txt lists, or lists of those."""
+    base = os.path.dirname(os.path.abspath(path))
+    root = doc.get("path")
+    if root is not None and not isinstance(root, str):
+        raise DataError(path, "path", f"{root!r} is not a folder path", _YAML_FIX, kind="malformed file")
+    root = base if not root else os.path.join(base, os.path.expanduser(root))
+    value = doc[split]
+    entries = value if isinstance(value, list) else [value]
+    out = []
+    for entry in entries:
+        if not isinstance(entry, str) or not entry.strip():
+            raise DataError(path, split, f"{entry!r} is not a folder or .txt list of images", _YAML_FIX,
+                            kind="malformed file")
+        where = os.path.join(root, os.path.expanduser(entry.strip()))
+        if os.path.isdir(where):
+            for folder, dirs, files in os.walk(where):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                out += [(f"image {printable(f)!r}", os.path.join(folder, f)) for f in sorted(files)
+                        if os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS and not f.startswith(".")]
+        elif os.path.isfile(where) and where.lower().endswith(".txt"):
+            lines = read_text(where, "image list").split("\n")
+            for n, line in enumerate(lines, 1):
+                name = check_name(line, where, f"line {n}") if line.strip() else ""
+                if not name:
+                    continue
+                full = (os.path.join(os.path.dirname(where), name[2:]) if name.startswith("./")
+                        else os.path.join(root, name))
+                out.append((f"{printable(os.path.basename(where))} line {n}", full))
+        else:
+            raise DataError(path, split, f"{printable(entry)!r}: no such folder or .txt list of images "
+                            f"(looked for {printable(where)})",
+                            "give a folder of images or a .txt list of image paths, relative to path:",
+                            kind="missing folder")
+    return out
+
+
+def _label_path(image):
+    """Ultralytics' label file of an image: the last /images/ of its path made /labels/, the extension .txt."""
+    image = os.path.abspath(image)
+    a, b = f"{os.sep}images{os.sep}", f"{os.sep}labels{os.sep}"
+    path = b.join(image.rsplit(a, 1)) if a in image else os.path.join(os.path.dirname(image), "labels",
+                                                                        os.path.basename(image))
+    return os.path.splitext(path)[0] + ".txt"
 
 
 def _read_classes(root):
@@ -94,9 +152,8 @@ def _read_classes(root):
         if os.path.lexists(path):
             check_inside(path, root, path, "", "class list")
             return check_classes(read_lines(path, "classes"), path), path
-    path = os.path.join(root, "data.yaml")
-    if os.path.lexists(path):
-        check_inside(path, root, path, "", "class list")
+    path = _yaml_file(root)
+    if path is not None:
         return check_classes(_yaml_names(path), path), path
     raise DataError(root, "", "no class list (classes.txt, obj.names or data.yaml)",
                     "add classes.txt with one class name per line in class-index order, or pass classes",
@@ -220,6 +277,16 @@ def read_yolo(root, split="train", classes=None, skip_bad=False):
     else:
         classes_file = "the classes argument"
     classes = list(classes)
+    yaml_path = _yaml_file(root)
+    if yaml_path is not None:
+        doc = _load_data_yaml(yaml_path)
+        if split in doc and doc[split] is not None:
+            return _read_yaml_split(yaml_path, doc, split, classes, classes_file, problems)
+        if yaml_path == root:  # the YAML was given: it must have the split
+            have = [k for k in ("train", "val", "test") if doc.get(k) is not None]
+            raise DataError(yaml_path, "", f"no split {split!r}", f"choose one of {have}" if have else
+                            "add train: (and val:, test:) entries: folders or .txt lists of images",
+                            kind="missing split")
     images, labels, split_file, entries = _split_entries(root, split)
     if not os.path.isdir(labels):
         raise DataError(labels, "", "no labels folder",
@@ -249,6 +316,29 @@ def read_yolo(root, split="train", classes=None, skip_bad=False):
             found[image_id] = (path, width, height, objects)
         except DataError as err:
             problems.report(err)
+    return _records(found, classes, root, problems)
+
+
+def _read_yaml_split(yaml_path, doc, split, classes, classes_file, problems):
+    """The split of an Ultralytics data.yaml (see the module docstring)."""
+    found = {}
+    for item, path in _yaml_images(yaml_path, doc, split):
+        try:
+            image_id = os.path.splitext(os.path.basename(path))[0]
+            if image_id in found:
+                raise duplicate_error(yaml_path, image_id)
+            width, height = image_size(path, yaml_path, item)
+            label_path = _label_path(path)
+            objects = []
+            if os.path.lexists(label_path):  # a folder, FIFO or device is refused by read_text
+                objects = _read_labels(label_path, len(classes), width, height, classes_file, problems)
+            found[image_id] = (path, width, height, objects)
+        except DataError as err:
+            problems.report(err)
+    return _records(found, classes, yaml_path, problems)
+
+
+def _records(found, classes, root, problems):
     records = []
     for k, image_id in enumerate(sorted(found)):
         path, width, height, objects = found[image_id]
