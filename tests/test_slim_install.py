@@ -18,7 +18,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 #: Packages (top-level modules) that prediction and evaluation may import: the base install's.
-ALLOWED = {"numpy", "cv2", "defusedxml", "classic_loc"}
+ALLOWED = {"numpy", "cv2", "defusedxml", "yaml", "classic_loc"}
 TRAINING_ONLY = ("sklearn", "skimage", "scipy", "joblib", "tqdm")
 
 
