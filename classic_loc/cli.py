@@ -84,6 +84,9 @@ def _add_data_options(p, split_default):
     p.add_argument("--split", default=split_default,
                    help=f"split to read: ImageSets/Main/<split>.txt, images/<split>/, <split>.csv or "
                         f"instances_<split>.json (default: {split_default})")
+    p.add_argument("--images", metavar="DIR", type=_path,
+                   help="COCO: the folder the file_name entries are relative to, for an instances JSON kept apart "
+                        "from its images (default: found next to the JSON)")
     p.add_argument("--skip-bad", action="store_true",
                    help="skip bad boxes and images with a warning that counts them, instead of stopping")
 
@@ -128,6 +131,9 @@ def build_parser():
     fit.add_argument("--data", metavar="PATH", type=_path, help="dataset (VOC folder, COCO json, YOLO folder, CSV); default: demo data")
     fit.add_argument("--format", default="auto", choices=["auto", "voc", "coco", "yolo", "csv"],
                      help="dataset format (default: detected from the path)")
+    fit.add_argument("--images", metavar="DIR", type=_path,
+                     help="COCO: the folder the file_name entries of --data are relative to, for an instances JSON "
+                          "kept apart from its images (default: found next to the JSON)")
     fit.add_argument("--train-split", default="train", help="split to train on (default: train)")
     fit.add_argument("--test-split", default="test", help="split to evaluate on (default: test)")
     fit.add_argument("--test-data", metavar="PATH", type=_path,
@@ -269,7 +275,8 @@ def _cmd_evaluate(args):
     for what, path in outputs:
         check_writable(what, path)
     check_outputs(outputs, inputs, folders)
-    gt = load_dataset(args.gt, split=args.split, format=args.format, skip_bad=args.skip_bad, require_images=False)
+    gt = load_dataset(args.gt, split=args.split, format=args.format, skip_bad=args.skip_bad, require_images=False,
+                      image_root=args.images)
     check_outputs(outputs, [("ground-truth image", r.path) for r in gt if r.path])
     result = evaluate(gt, args.pred, iou_threshold=args.iou)
     if args.out:
@@ -325,11 +332,11 @@ def _localizer_defaults():
             if name != "self" and p.default is not inspect.Parameter.empty}
 
 
-def _load_split(path, fmt, split, skip_bad):
+def _load_split(path, fmt, split, skip_bad, image_root=None):
     from .datasets import load_dataset
 
     try:
-        return load_dataset(path, split=split, format=fmt, skip_bad=skip_bad)
+        return load_dataset(path, split=split, format=fmt, skip_bad=skip_bad, image_root=image_root)
     except DataError as err:
         if err.kind == "missing split":
             return None
@@ -400,12 +407,13 @@ def _fit_run(args, model, run_dir, started):
         data = demo_path()
     is_demo = args.data is None
     sources = [("training data", data)] + ([("test data (--test-data)", args.test_data)] if args.test_data else [])
+    sources += [("images (--images)", args.images)] if args.images else []
     check_outputs(outputs, sources, [(what, p) for what, p in sources if os.path.isdir(p)])
     from .datasets import detect_format
 
     fmt = detect_format(data) if args.format == "auto" else args.format
     single_file = os.path.isfile(data)
-    train = _load_split(data, fmt, None if single_file else args.train_split, args.skip_bad)
+    train = _load_split(data, fmt, None if single_file else args.train_split, args.skip_bad, args.images)
     if train is None:
         raise DataError(data, f"split {args.train_split!r}", "no such training split",
                         "pass --train-split with an existing split", kind="missing split")
@@ -415,7 +423,7 @@ def _fit_run(args, model, run_dir, started):
             raise DataError(args.test_data, f"split {args.test_split!r}", "no such test split",
                             "pass --test-split with an existing split", kind="missing split")
     else:
-        test = None if single_file else _load_split(data, fmt, args.test_split, args.skip_bad)
+        test = None if single_file else _load_split(data, fmt, args.test_split, args.skip_bad, args.images)
     images = [("training image", r.path) for r in train if r.path]
     images += [("test image", r.path) for r in test if r.path] if test is not None else []
     check_outputs(outputs, images)

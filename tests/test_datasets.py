@@ -1,4 +1,5 @@
 import json
+import os
 import warnings
 
 import cv2
@@ -245,3 +246,26 @@ def test_data_errors_survive_pickling_so_worker_processes_report_them():
         assert str(back) == str(err) == "a/b.jpg: object 2: cannot decode the image; replace the file"
         assert (back.file, back.item, back.problem, back.fix, back.kind) == (
             "a/b.jpg", "object 2", "cannot decode the image", "replace the file", "undecodable image")
+
+
+def test_a_coco_file_apart_from_its_images(voc, tmp_path, capsys):
+    """An instances JSON kept in another folder than its images: image_root (--images) says where they are."""
+    from classic_loc.cli import main
+
+    test = load_dataset(voc, split="test")
+    ann = tmp_path / "annotations" / "instances_test.json"
+    write_coco(test, ann)
+    with pytest.raises(DataError, match="cannot find the folder holding the images"):
+        load_dataset(ann)
+    got = load_dataset(ann, image_root=voc / "JPEGImages")
+    assert [r.image_id for r in got] == [r.image_id for r in test]
+    assert all(os.path.samefile(a.path, b.path) for a, b in zip(got, test))
+    with pytest.raises(DataError, match=r"an image folder is given for a voc data set; give --images"):
+        load_dataset(voc, split="test", image_root=voc / "JPEGImages")
+    with pytest.raises(DataError, match="no such folder of images"):
+        load_dataset(ann, image_root=tmp_path / "nowhere")
+    preds = tmp_path / "p.json"
+    preds.write_text("[]")
+    assert main(["evaluate", "--gt", str(ann), "--images", str(voc / "JPEGImages"), "--pred", str(preds),
+                 "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["n_images"] == len(test)

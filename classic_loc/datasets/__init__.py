@@ -47,7 +47,8 @@ def detect_format(path):
                     "pass format= (--format) voc, coco, yolo or csv", kind="unknown format")
 
 
-def load_dataset(path, split="train", format="auto", skip_bad=False, classes=None, require_images=True):
+def load_dataset(path, split="train", format="auto", skip_bad=False, classes=None, require_images=True,
+                 image_root=None):
     """Read a dataset in Pascal VOC, COCO, YOLO or CSV layout.
 
     Parameters
@@ -69,6 +70,9 @@ def load_dataset(path, split="train", format="auto", skip_bad=False, classes=Non
         Fix the class order (VOC, YOLO, CSV); default: the dataset's class file.
     require_images : bool
         COCO only: when False the image files need not exist (evaluation only).
+    image_root : str or path-like, optional
+        COCO only: the folder the ``file_name`` entries are relative to, for an instances
+        ``.json`` kept apart from its images (default: found next to the file).
 
     Returns
     -------
@@ -81,10 +85,18 @@ def load_dataset(path, split="train", format="auto", skip_bad=False, classes=Non
     (51, ('person',))
     """
     fmt = detect_format(path) if format == "auto" else format
+    if image_root is not None:
+        if fmt != "coco":
+            raise DataError(image_root, "", f"an image folder is given for a {fmt} data set",
+                            "give --images (image_root) with a COCO instances file only", kind="usage")
+        if not os.path.isdir(image_root):
+            raise DataError(image_root, "", "no such folder of images",
+                            "give the folder the file_name entries of the COCO file are relative to",
+                            kind="missing folder")
     if fmt == "voc":
         return read_voc(path, split, classes=classes, skip_bad=skip_bad)
     if fmt == "coco":
-        return read_coco(path, split, skip_bad=skip_bad, require_images=require_images)
+        return read_coco(path, split, skip_bad=skip_bad, require_images=require_images, image_root=image_root)
     if fmt == "yolo":
         return read_yolo(path, split, classes=classes, skip_bad=skip_bad)
     if fmt == "csv":
