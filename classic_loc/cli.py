@@ -210,6 +210,11 @@ def build_parser():
                          "When DIR lies inside an input folder, its files are not read as inputs, so the same "
                          "command can run again. For a video, camera or stream: a video file (.mp4 or .avi) of the "
                          "frames with their detections drawn")
+    pr.add_argument("--format", dest="out_format", choices=["coco", "yvector"], default="coco",
+                    help="images: coco (default), every detection as COCO results JSON; or yvector, the seed notes' "
+                         "target vector per image, {\"format\": \"yvector\", \"classes\": [...], \"predictions\": "
+                         "{image_id: [p_c, bx, by, bh, bw, c1..cK]}} (the main detection: p_c its score, its box's "
+                         "centre and size relative to the image, one-hot c), which `evaluate` reads back")
     pr.add_argument("--threshold", type=_score,
                     help="report detections with at least this calibrated score (default: every detection the model "
                          "reports, as Localizer.detect and fit's evaluation do)")
@@ -635,7 +640,13 @@ def _cmd_predict(args):
         warnings.warn(f"{args.model}: --set cascade=true has no effect: the model has no Haar features (train "
                       f"with --features haar, fhog+haar or hog+haar for a cascade)")
     if source is not None:
+        if args.out_format != "coco":
+            raise DataError("--format", args.out_format, "applies to images", "leave it out for a video, camera or "
+                            "stream (JSON Lines)", kind="usage")
         return _predict_video(args, model, source)
+    if args.out_format == "yvector" and args.draw:
+        raise DataError("--format", "yvector", "cannot be combined with --draw",
+                        "draw with the default --format coco", kind="usage")
     from .parallel import resolve_n_jobs
 
     n_jobs = resolve_n_jobs(args.n_jobs)
@@ -651,6 +662,13 @@ def _cmd_predict(args):
     # a --draw folder inside an input folder: list what is drawn, so that a second run does not read it as input
     record = bool(args.draw) and any(os.path.isdir(i) and _inside(args.draw, i)
                                      and os.path.realpath(i) != os.path.realpath(args.draw) for i in args.inputs)
+    if args.out_format == "yvector":
+        from .workflow import write_yvectors
+
+        n = write_yvectors(args.out, model, paths, ids, verbose=not args.quiet, skip_bad=args.skip_bad)
+        if not args.quiet and args.out:
+            print(f"{n} y-vectors -> {args.out}", file=sys.stderr)
+        return 0
     if args.out:
         n = write_predictions(args.out, model, paths, args.threshold, args.draw, n_jobs, verbose=not args.quiet,
                               image_ids=ids, skip_bad=args.skip_bad, record_drawn=record, conf=args.conf)

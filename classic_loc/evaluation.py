@@ -247,12 +247,54 @@ def _from_mapping(mapping, dataset, file):
     return per_image
 
 
+#: The seed notes' decision rule: an image whose y-vector has p_c below this has predicted "no object".
+YVECTOR_PRESENCE = 0.5
+
+
+def _from_yvectors(doc, dataset, file):
+    """Predictions in the notes' y-vector form: ``{"format": "yvector", "classes": [...], "predictions":
+    {image_id: [p_c, bx, by, bh, bw, c1 .. cK]}}`` (centre and size relative to the image)."""
+    fix = ('write {"format": "yvector", "classes": [names], "predictions": {image_id: [p_c, bx, by, bh, bw, '
+           'c1, ..., cK]}}, the box centre and size relative to the image')
+    classes, vectors = doc.get("classes"), doc.get("predictions")
+    if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes) or not isinstance(vectors, Mapping):
+        raise DataError(file, "", "a y-vector file needs 'classes' (a list of names) and 'predictions' (an object)",
+                        fix, kind="malformed file")
+    labels = [_class_of(c, dataset, file, f"classes[{k}]") for k, c in enumerate(classes)]
+    per_image, key_of = {}, {}
+    for image_id, vector in vectors.items():
+        item = f"image {_show(image_id)}"
+        img = dataset.match_image_id(image_id, file, item)
+        if img in key_of:
+            raise DataError(file, item, f"names the same image as the key {_show(key_of[img])}",
+                            "give one y-vector per image", kind="malformed prediction")
+        key_of[img] = image_id
+        y = _numbers(vector, "y-vector", file, item).reshape(-1)
+        if len(y) != 5 + len(classes) or not np.isfinite(y).all():
+            raise DataError(file, item, f"the y-vector has {len(y)} finite numbers or fewer, not 5 + {len(classes)} "
+                            "(p_c, bx, by, bh, bw, one per class)", fix, kind="malformed prediction")
+        p_c, bx, by, bh, bw = y[:5]
+        if p_c < YVECTOR_PRESENCE:
+            continue  # "no object" (the notes' rule); the box and classes do not matter
+        rec = dataset[img]
+        box = np.array([(bx - bw / 2) * rec.width, (by - bh / 2) * rec.height,
+                        (bx + bw / 2) * rec.width, (by + bh / 2) * rec.height])
+        _check_pred_box(box, file, item)
+        k = int(np.argmax(y[5:]))
+        per_image[img] = [(box, labels[k], float(p_c * y[5 + k]))]
+    return per_image
+
+
 def _label_index(value, dataset, file, item):
     if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)) \
             and 0 <= int(value) < len(dataset.classes):
         return int(value)
     raise DataError(file, item, f"label {_show(value)} is not a class index in [0, {len(dataset.classes)})",
                     "give labels as class names or indices into the class list", kind="unknown class")
+
+
+def _is_yvector(predictions):
+    return isinstance(predictions, Mapping) and predictions.get("format") == "yvector"
 
 
 def read_predictions(predictions, dataset):
@@ -264,7 +306,12 @@ def read_predictions(predictions, dataset):
         A COCO results JSON file, its parsed list, or
         ``{image_id: {"boxes": (N, 4) xyxy, "labels": names or class indices, "scores": (N,)}}``
         (the values may also be objects with those attributes, e.g. ``Detections``).
-        A COCO ``category_id`` may be the category id or the class name.
+        A COCO ``category_id`` may be the category id or the class name. Or, as a CNN of the
+        seed notes outputs them, one y-vector per image: ``{"format": "yvector", "classes":
+        [names], "predictions": {image_id: [p_c, bx, by, bh, bw, c1 .. cK]}}`` with the box
+        centre ``(bx, by)`` and size ``(bw, bh)`` relative to the image's width and height: an
+        image whose ``p_c`` is below 0.5 has predicted "no object"; any other gives one
+        detection of the class of the largest ``c``, scored ``p_c`` times that ``c``.
     dataset : Dataset
 
     Returns
@@ -300,11 +347,13 @@ def read_predictions(predictions, dataset):
         from .datasets.coco import load_json
 
         predictions = load_json(file, "predictions")  # any problem of the file is its DataError
-        if not isinstance(predictions, list):
+        if not isinstance(predictions, list) and not _is_yvector(predictions):
             raise DataError(file, "", "a COCO results file must be a JSON list of detections",
                             'write [{"image_id", "category_id", "bbox": [x, y, w, h], "score"}, ...]',
                             kind="malformed file")
-    if isinstance(predictions, Mapping):
+    if _is_yvector(predictions):
+        per_image = _from_yvectors(predictions, dataset, file)
+    elif isinstance(predictions, Mapping):
         per_image = _from_mapping(predictions, dataset, file)
     elif isinstance(predictions, (list, tuple)):
         per_image = _from_coco_list(predictions, dataset, file)

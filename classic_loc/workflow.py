@@ -821,3 +821,50 @@ def write_video_predictions(model, source, out=None, draw=None, every=1, thresho
         if out:
             fsync_file(fh)
     return n, time.perf_counter() - started
+
+
+# ---------------------------------------------------------------- the seed notes' y-vectors
+def yvector(det, width, height):
+    """An image's main prediction as the notes' y-vector ``[p_c, bx, by, bh, bw, c1 .. cK]``.
+
+    ``p_c`` is the top detection's score (0 without one), the box its centre and size relative
+    to the image, ``c`` one-hot of its class (zeros without one). :func:`classic_loc.evaluate`
+    reads these back (see :func:`~classic_loc.evaluation.read_predictions`).
+    """
+    k = len(det.classes)
+    if not len(det):
+        return [0.0] * (5 + k)
+    x1, y1, x2, y2 = (float(v) for v in det.boxes[0])
+    c = [0.0] * k
+    c[int(det.labels[0])] = 1.0
+    return [round(float(det.scores[0]), 9), round((x1 + x2) / 2 / width, 6), round((y1 + y2) / 2 / height, 6),
+            round((y2 - y1) / height, 6), round((x2 - x1) / width, 6)] + c
+
+
+def write_yvectors(path, model, paths, image_ids, verbose=False, skip_bad=False, stdout=None):
+    """The y-vector of every image (see :func:`yvector`) as one JSON object, to ``path`` (atomically) or ``stdout``.
+
+    ``{"format": "yvector", "classes": [...], "predictions": {image_id: [p_c, bx, by, bh, bw, c1 .. cK]}}``.
+    Returns the number of images written.
+    """
+    import sys
+
+    vectors, skipped = {}, []
+    for p, image_id in progress(list(zip(paths, image_ids)), "predicting", verbose):
+        try:
+            image = read_image(p)
+        except DataError as err:
+            if not skip_bad:
+                raise
+            skipped.append(err)
+            continue
+        vectors[image_id] = yvector(model.detect(image), image.shape[1], image.shape[0])
+    if skipped:
+        warnings.warn(f"skipped {len(skipped)} image{'s' if len(skipped) > 1 else ''} that cannot be read "
+                      f"(first: {skipped[0]})", DataWarning, stacklevel=2)
+    text = json.dumps({"format": "yvector", "classes": list(model.classes_), "predictions": vectors})
+    if path:
+        atomic_write_text(path, text + "\n")
+    else:
+        print(text, file=sys.stdout if stdout is None else stdout)
+    return len(vectors)

@@ -396,3 +396,49 @@ def test_package_evaluate_is_the_function_even_after_the_module_is_imported():
             "print(callable(evaluate) and evaluate.__name__ == 'evaluate')")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True).stdout.strip() == "True"
+
+
+# ------------------------------------------------------------- the seed notes' y-vectors
+def test_yvectors_by_hand():
+    gt = Dataset([rec("a", [[37.5, 25, 62.5, 75]], [0]), rec("b", [[0, 0, 50, 50]], [1]), rec("c", [], [])],
+                 ["cat", "dog"])
+    doc = {"format": "yvector", "classes": ["dog", "cat"],  # the file's own class order
+           "predictions": {"a": [0.9, 0.5, 0.5, 0.5, 0.25, 0.2, 0.8],  # cat (the second c), box exact
+                           "b": [0.3, 0.25, 0.25, 0.5, 0.5, 1.0, 0.0],  # p_c < 0.5: "no object"
+                           "c": [0.7, 0.5, 0.5, 0.2, 0.2, 1.0, 0.0]}}  # an object where there is none
+    preds = read_predictions(doc, gt)
+    np.testing.assert_allclose(preds[0].boxes, [[37.5, 25, 62.5, 75]])
+    assert preds[0].labels.tolist() == [0] and preds[0].scores.tolist() == [pytest.approx(0.9 * 0.8)]
+    assert len(preds[1].scores) == 0 and preds[2].labels.tolist() == [1]
+    r = evaluate(gt, doc)
+    assert r["accuracy"] == pytest.approx(0.5) and r["loc_accuracy"] == pytest.approx(0.5)
+    assert r["presence_accuracy"] == pytest.approx(1 / 3)  # a right, b missed, c a false object
+    bad = dict(doc, predictions={"a": [0.9, 0.5, 0.5]})
+    with pytest.raises(DataError, match=r"image 'a': the y-vector has 3 finite numbers or fewer, not 5 \+ 2"):
+        read_predictions(bad, gt)
+    with pytest.raises(DataError, match="needs 'classes'"):
+        read_predictions({"format": "yvector", "predictions": {}}, gt)
+
+
+def test_predict_yvectors_round_trip_through_evaluate(trained, voc, tmp_path, capsys):
+    """predict --format yvector writes each image's main detection; evaluate reads it back: the same figures as
+    scoring the main detections (those of p_c >= 0.5) directly."""
+    from classic_loc import Localizer, load_dataset
+
+    test = load_dataset(voc, split="test")
+    out = tmp_path / "y.json"
+    assert main(["predict", "--model", str(trained), *[r.path for r in test], "--format", "yvector", "--out",
+                 str(out), "--quiet"]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["format"] == "yvector" and len(doc["predictions"]) == len(test)
+    model = Localizer.load(trained)
+    direct = {}
+    for r in test:
+        d = model.detect(r.path)
+        direct[r.image_id] = d[:1] if len(d) and d.scores[0] >= 0.5 else d[:0]
+    want, got = evaluate(test, direct), evaluate(test, str(out))
+    for key in ("accuracy", "loc_accuracy", "mean_iou", "presence_accuracy", "map50"):
+        assert got[key] == pytest.approx(want[key], abs=1e-4), key
+    assert main(["predict", "--model", str(trained), test[0].path, "--format", "yvector", "--draw",
+                 str(tmp_path / "d")]) == 2
+    assert "cannot be combined with --draw" in capsys.readouterr().err
