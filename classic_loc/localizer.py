@@ -170,6 +170,11 @@ class Localizer:
     color : bool
         Gradients of colour images from the strongest channel per pixel
         (as ``skimage.feature.hog(channel_axis=-1)``) instead of the gray image.
+    preprocess : {"none", "equalize", "clahe"}
+        A lighting correction of every image before its features, for images from
+        different cameras and settings: histogram equalisation, or CLAHE (contrast-limited
+        adaptive equalisation, which also evens out lighting across an image). Fixed at fit
+        (the model learned on corrected images) and applied identically at prediction.
     haar_features : int
         Haar-like features selected per class at fit (by an L1-regularised
         linear SVM among ``haar_candidates`` random ones; see
@@ -329,7 +334,7 @@ class Localizer:
     """
 
     def __init__(self, *, features="fhog", cell_size=8, block_size=2, n_bins=9, block_norm="L2-Hys", signed=False,
-                 interpolate=False, color=False, haar_features=200, haar_candidates=4000, window_cells=None,
+                 interpolate=False, color=False, preprocess="none", haar_features=200, haar_candidates=4000, window_cells=None,
                  window_area=48, context=1, scale_step=1.1, upsample="auto", pyramid="fast", min_size=None, max_size=None,
                  C=0.01, flip=True, n_random_negatives=10000, mining_rounds=2,
                  max_negatives_per_image="auto", max_negatives=40000, max_sample_mb=None, neg_iou=0.5, pos_iou=0.6,
@@ -341,6 +346,7 @@ class Localizer:
         self.n_bins = n_bins
         self.block_norm = block_norm
         self.color = color
+        self.preprocess = preprocess
         self.signed = signed
         self.interpolate = interpolate
         self.haar_features = haar_features
@@ -407,7 +413,8 @@ class Localizer:
         return FeatureParams(params["cell_size"], params["block_size"], params["n_bins"], params["block_norm"],
                              signed=params["signed"], interpolate=params["interpolate"], color=params["color"],
                              variant={"fhog": "felzenszwalb", "hog": "dalal-triggs"}.get(hog),
-                             haar="haar" in params["features"], pyramid=params["pyramid"])
+                             haar="haar" in params["features"], pyramid=params["pyramid"],
+                             preprocess=params["preprocess"])
 
     def check_params(self):
         """Every parameter checked (one-line DataError naming the first bad one); returns them in normal form.
@@ -712,7 +719,7 @@ def _is_real(v):
 def _feature_fields(fp):
     return {"cell_size": fp.cell_size, "block_size": fp.block_size, "n_bins": fp.n_bins, "block_norm": fp.block_norm,
             "signed": fp.signed, "interpolate": fp.interpolate, "color": fp.color, "variant": fp.variant,
-            "haar": fp.haar, "haar_unit": fp.haar_unit}
+            "haar": fp.haar, "haar_unit": fp.haar_unit, "preprocess": fp.preprocess}
 
 
 def _array(arrays, name, dtype, ndim, where):
@@ -728,8 +735,9 @@ def _array(arrays, name, dtype, ndim, where):
 
 #: Parameters added after the model format: a file without one was made (and scans) with this value
 #: (exact pyramids; no cap on the training windows, i.e. the largest max_sample_mb; scores not recalibrated by size;
-#: the top detection first).
-_ADDED_LATER = {"pyramid": "exact", "max_sample_mb": 1_000_000, "size_calibration": False, "main_first": False}
+#: the top detection first; no lighting correction).
+_ADDED_LATER = {"pyramid": "exact", "max_sample_mb": 1_000_000, "size_calibration": False, "main_first": False,
+                "preprocess": "none"}
 
 
 def _class_boxes(dataset):
@@ -756,7 +764,7 @@ def _model_from_file(cls, meta, arrays):
     except DataError as exc:
         raise _Inconsistent(f"params: {exc}") from None
     fp = cls._feature_params_of(params)
-    feats = meta["features"]
+    feats = {"preprocess": "none", **meta["features"]}  # files from before the setting: no correction
     expected = {"name": params["features"], **_feature_fields(fp)}
     for k, v in expected.items():
         _need(k in feats and _same(feats[k], v), f"features: {k} is {_show(feats.get(k))}, the parameters give {v!r}")

@@ -11,9 +11,11 @@ NMS, ridge refinement of the kept boxes, and NMS again. No Python loop runs
 over windows. numpy and OpenCV only: this is the prediction path.
 """
 
+import functools
 import time
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 from .boxes import batched_nms, box_area, clip_boxes
@@ -56,6 +58,7 @@ class FeatureParams:
     variant: str = "dalal-triggs"
     haar: bool = False
     pyramid: str = "exact"
+    preprocess: str = "none"
 
     @property
     def grid_block(self):
@@ -77,11 +80,12 @@ class FeatureParams:
         return window_cells[0] * self.haar_step, window_cells[1] * self.haar_step
 
     def prepare(self, image):
-        """The image the features are computed on: gray, or RGB when ``color`` (per-pixel strongest channel)."""
+        """The image the features are computed on: gray, or RGB when ``color`` (per-pixel strongest channel),
+        then the lighting correction ``preprocess`` (:func:`preprocess_image`)."""
         image = np.asarray(image)
-        if self.color and image.ndim == 3 and image.shape[2] == 3:
-            return image
-        return to_gray(image)
+        if not (self.color and image.ndim == 3 and image.shape[2] == 3):
+            image = to_gray(image)
+        return preprocess_image(image, self.preprocess)
 
     def grid(self, image):
         """The HOG grid of an image (see ``variant``)."""
@@ -113,6 +117,41 @@ class FeatureParams:
     def window_dim(self, window_cells, n_haar=0):
         """Length D of a window's feature vector: the HOG part plus ``n_haar`` rectified Haar pairs."""
         return self.hog_dim(window_cells) + (2 * n_haar if self.haar else 0)
+
+
+#: Lighting corrections a model can be trained with (fixed at fit, applied identically at prediction).
+PREPROCESS = ("none", "equalize", "clahe")
+#: CLAHE's settings: OpenCV's usual ones (a contrast limit of 2 over an 8 x 8 grid of tiles).
+CLAHE_CLIP, CLAHE_TILES = 2.0, (8, 8)
+
+
+@functools.lru_cache(maxsize=None)
+def _clahe():
+    return cv2.createCLAHE(clipLimit=CLAHE_CLIP, tileGridSize=CLAHE_TILES)
+
+
+def preprocess_image(image, method):
+    """``image`` (gray (rows, cols) or RGB (rows, cols, 3)) with its lighting corrected by ``method``.
+
+    ``"none"``: as it is; ``"equalize"``: histogram equalisation (``cv2.equalizeHist``); ``"clahe"``:
+    contrast-limited adaptive equalisation (``cv2.createCLAHE``, :data:`CLAHE_CLIP`, :data:`CLAHE_TILES`),
+    which evens out lighting that varies across the image. On RGB the luma (Y of YCrCb) is corrected
+    and the colours kept. Other than uint8 images are corrected after scaling to 0-255 and come back as
+    uint8.
+    """
+    if method == "none":
+        return image
+    if method not in PREPROCESS:
+        raise ValueError(f"preprocess must be one of {PREPROCESS}, got {method!r}")
+    if image.dtype != np.uint8:
+        image = np.clip(np.asarray(image, np.float64) * (255.0 if image.max(initial=0) <= 1.0 else 1.0), 0, 255)
+        image = image.astype(np.uint8)
+    correct = cv2.equalizeHist if method == "equalize" else _clahe().apply
+    if image.ndim == 2:
+        return correct(np.ascontiguousarray(image))
+    ycrcb = cv2.cvtColor(image, cv2.COLOR_RGB2YCrCb)
+    ycrcb[:, :, 0] = correct(np.ascontiguousarray(ycrcb[:, :, 0]))
+    return cv2.cvtColor(ycrcb, cv2.COLOR_YCrCb2RGB)
 
 
 @dataclass

@@ -82,6 +82,7 @@ SPECS = {
     "signed": _Spec("bool"),
     "interpolate": _Spec("bool"),
     "color": _Spec("bool"),
+    "preprocess": _Spec("choice", choices=("none", "equalize", "clahe")),
     "haar_features": _Spec("int", 1, 10_000),
     "haar_candidates": _Spec("int", 1, 100_000),
     "window_cells": _Spec("pair", 2, 128, none=True),
