@@ -554,24 +554,21 @@ def _model_file(model):
     return model
 
 
-def _camera(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a camera number (0, 1, ...)") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a camera number (0, 1, ...)")
-    return value
+def _whole_number(least, what):
+    """An argparse type: an int of at least ``least``, else the error naming ``what`` it should be."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            value = least - 1
+        if value < least:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
+        return value
+    return parse
 
 
-def _every(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of frames (1, 2, ...)") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of frames (1, 2, ...)")
-    return value
+_camera = _whole_number(0, "a camera number (0, 1, ...)")
+_every = _whole_number(1, "a whole number of frames (1, 2, ...)")
 
 
 def _video_source(args):

@@ -204,15 +204,22 @@ def _numbers(value, what, file, item):
     return arr.astype(np.float64)
 
 
-def _from_mapping(mapping, dataset, file):
-    per_image, key_of = {}, {}
-    for image_id, det in mapping.items():
+def _by_image(mapping, dataset, file):
+    """``(image index, item, value)`` per key of ``{image_id: value}``; DataError for two keys of one image."""
+    key_of = {}
+    for image_id, value in mapping.items():
         item = f"image {_show(image_id)}"
         img = dataset.match_image_id(image_id, file, item)
         if img in key_of:
             raise DataError(file, item, f"names the same image as the key {_show(key_of[img])}",
                             "give the predictions of each image under one key", kind="malformed prediction")
         key_of[img] = image_id
+        yield img, item, value
+
+
+def _from_mapping(mapping, dataset, file):
+    per_image = {}
+    for img, item, det in _by_image(mapping, dataset, file):
         boxes = _numbers(_field(det, "boxes", file, item), "boxes", file, item)
         if boxes.size == 0:
             boxes = np.zeros((0, 4))
@@ -261,14 +268,8 @@ def _from_yvectors(doc, dataset, file):
         raise DataError(file, "", "a y-vector file needs 'classes' (a list of names) and 'predictions' (an object)",
                         fix, kind="malformed file")
     labels = [_class_of(c, dataset, file, f"classes[{k}]") for k, c in enumerate(classes)]
-    per_image, key_of = {}, {}
-    for image_id, vector in vectors.items():
-        item = f"image {_show(image_id)}"
-        img = dataset.match_image_id(image_id, file, item)
-        if img in key_of:
-            raise DataError(file, item, f"names the same image as the key {_show(key_of[img])}",
-                            "give one y-vector per image", kind="malformed prediction")
-        key_of[img] = image_id
+    per_image = {}
+    for img, item, vector in _by_image(vectors, dataset, file):
         y = _numbers(vector, "y-vector", file, item).reshape(-1)
         if len(y) != 5 + len(classes) or not np.isfinite(y).all():
             raise DataError(file, item, f"the y-vector has {len(y)} finite numbers or fewer, not 5 + {len(classes)} "

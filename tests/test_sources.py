@@ -125,6 +125,9 @@ def test_video_usage_errors(trained, tmp_path, capsys):
         ([str(video), "--out", str(video)], "would overwrite the input video"),
         ([str(tmp_path), "--every", "2"], "--every: 2: applies to a video, camera or stream"),  # images
         ([], "nothing to predict"),
+        ([str(video), "--every", "0"], "argument --every: '0' is not a whole number of frames (1, 2, ...)"),
+        (["--camera", "-1"], "argument --camera: '-1' is not a camera number (0, 1, ...)"),
+        (["--camera", "front"], "argument --camera: 'front' is not a camera number (0, 1, ...)"),
     ]
     for extra, message in cases:
         assert main(["predict", "--model", str(trained), *extra]) == 2
