@@ -36,7 +36,7 @@ for _img, (_y, _x) in zip(IMAGES, [(5, 9), (12, 30), (20, 4)]):
 
 # a valid value other than the tiny fhog model's for every fit-only parameter
 CHANGED = {"features": "hog", "cell_size": 6, "block_size": 3, "n_bins": 12, "block_norm": "L1", "signed": True,
-           "interpolate": True, "color": True, "haar_features": 50, "haar_candidates": 1000, "window_cells": (5, 5),
+           "interpolate": True, "color": True, "preprocess": "clahe", "haar_features": 50, "haar_candidates": 1000, "window_cells": (5, 5),
            "window_area": 30, "context": 0, "min_size": 10.0, "max_size": 100.0, "C": 0.1, "flip": True,
            "n_random_negatives": 500, "mining_rounds": 1, "max_negatives_per_image": 30, "max_negatives": 1000, "max_sample_mb": 100,
            "neg_iou": 0.4, "pos_iou": 0.7, "calibration_fraction": 0.1, "size_calibration": False, "main_first": False, "ridge_alpha": 1.0,

@@ -39,6 +39,7 @@ BAD = [
     ("signed", 1, "signed: 1 (int) is not a bool; use True or False"),
     ("interpolate", None, "interpolate: None is not allowed; use True or False"),
     ("color", "yes", "color: 'yes' (str) is not a bool; use True or False"),
+    ("preprocess", "gamma", "preprocess: 'gamma' is not available; use one of 'none', 'equalize', 'clahe'"),
     ("haar_features", 0, "haar_features: 0 is below 1; use an integer in [1, 10,000]"),
     ("haar_candidates", 10**6, "haar_candidates: 1000000 is above 100,000; use an integer in [1, 100,000]"),
     ("window_cells", [1, 1], "window_cells: [1, 1]: 1 is below 2; use a pair [rows, cols] of integers, each in "
