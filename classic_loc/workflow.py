@@ -604,6 +604,20 @@ def _encode(drawn, path):
     return buf.tobytes()
 
 
+def _reported(model, image, threshold):
+    """The detections ``predict`` reports for ``image``: all the model's, or those scoring at least ``threshold``."""
+    det = model.detect(image)
+    return det if threshold is None else det[det.scores >= threshold]
+
+
+def _drawn(model, image, det, conf):
+    """``image`` with the detections of ``det`` scoring at least ``conf`` drawn (None: the presence threshold)."""
+    from .draw import draw_detections
+
+    shown = det[det.scores >= (model.presence_threshold_ if conf is None else conf)]
+    return draw_detections(image, shown.boxes, shown.labels, shown.scores, model.classes_)
+
+
 def _predict_one(model, path, image_id, threshold, draw_dir, skip_bad, drawn=None, conf=None):
     try:
         image = read_image(path)
@@ -611,17 +625,10 @@ def _predict_one(model, path, image_id, threshold, draw_dir, skip_bad, drawn=Non
         if skip_bad:
             return [], err
         raise
-    det = model.detect(image)
-    if threshold is not None:
-        keep = det.scores >= threshold
-        det.boxes, det.labels, det.scores = det.boxes[keep], det.labels[keep], det.scores[keep]
+    det = _reported(model, image, threshold)
     if draw_dir:
-        from .draw import draw_detections
-
         target = drawn_path(draw_dir, image_id)
-        shown = det.scores >= (model.presence_threshold_ if conf is None else conf)
-        drawn_image = draw_detections(image, det.boxes[shown], det.labels[shown], det.scores[shown], model.classes_)
-        atomic_write_bytes(target, _encode(drawn_image, target))
+        atomic_write_bytes(target, _encode(_drawn(model, image, det, conf), target))
         if drawn is not None:
             drawn.append(target)
     return det.to_coco(image_id), None
@@ -754,16 +761,8 @@ def iter_video_predictions(model, source, every=1, threshold=None, draw=None, co
     from .sources import frames
 
     for index, seconds, image in frames(source, every):
-        det = model.detect(image)
-        if threshold is not None:
-            det = det[det.scores >= threshold]
-        drawn = None
-        if draw:
-            from .draw import draw_detections
-
-            shown = det[det.scores >= (model.presence_threshold_ if conf is None else conf)]
-            drawn = draw_detections(image, shown.boxes, shown.labels, shown.scores, model.classes_)
-        yield video_record(det, index, seconds), drawn
+        det = _reported(model, image, threshold)
+        yield video_record(det, index, seconds), _drawn(model, image, det, conf) if draw else None
 
 
 def write_video_predictions(model, source, out=None, draw=None, every=1, threshold=None, conf=None, verbose=False,
